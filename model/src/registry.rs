@@ -1,0 +1,351 @@
+//! The server's `ConnectionRegistry` (spec §3): connections, their watch sets and per-session
+//! delivery cursors, live broadcast, and the periodic sync that re-sends what a cursor lags.
+//!
+//! Sans-IO: instead of calling a transport, every send becomes a [`Delivery`] pushed to the
+//! caller's buffer. Whether a send "succeeds" is decided by the connection's
+//! [`TransportHealth`], which the server (or a fault) sets.
+
+use crate::store::{EventStore, SessionState};
+use crate::types::{ConnId, SessionId, Seq};
+use crate::wire::ServerEvent;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a transport answers a send. mitzo's SSE sends never throw (spec §0.5), so `Open`
+/// counts as delivered even when the bytes are lost; `Throwing` models a transport whose
+/// send raises, which the registry must survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportHealth {
+    Open,
+    Throwing,
+    Closed,
+}
+
+/// Why a frame was sent: the oracles tell live traffic from replays by this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// `broadcast` of a freshly appended event.
+    Live,
+    /// The periodic sync tick.
+    Sync,
+    /// `/reconnect`'s replay.
+    Replay,
+    /// A reply to one connection (welcome, watched, boot_context...).
+    Direct,
+}
+
+/// One frame handed to a connection's transport.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub conn: ConnId,
+    pub event: ServerEvent,
+    pub origin: Origin,
+}
+
+/// Which watched sessions the sync tick visits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SyncFilter {
+    /// Early registry [R2]: every watched session.
+    All,
+    /// Pre-#396 main [R3]/[IX]: the session row's `is_active` flag.
+    IsActive,
+    /// #396 `shouldSync`: CREATED, STARTING, ACTIVE (and CLOSING from rev4); false for
+    /// unknown sessions.
+    ShouldSync { include_closing: bool },
+}
+
+impl SyncFilter {
+    pub fn admits(self, store: &EventStore, session: &SessionId) -> bool {
+        match self {
+            SyncFilter::All => true,
+            SyncFilter::IsActive => store.row(session).is_some_and(|r| r.is_active),
+            SyncFilter::ShouldSync { include_closing } => match store.session_state(session) {
+                Some(SessionState::Created | SessionState::Starting | SessionState::Active) => true,
+                Some(SessionState::Closing) => include_closing,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// #396's `MAX_REPLAY_GAP`: when the head is too far ahead of the cursor, sync fetches only
+/// the last `max_gap` seqs and silently skips the rest. The comparison and whether the
+/// moved cursor is stored are not visible in the sources, hence parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayGapCap {
+    pub max_gap: Seq,
+    /// `>=` instead of `>` in `head - cursor > max_gap`.
+    pub inclusive: bool,
+    /// Also write `head - max_gap` into the stored cursor before fetching.
+    pub store_moved_cursor: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncParams {
+    pub interval_ms: u64,
+    pub batch_limit: usize,
+    pub filter: SyncFilter,
+    pub gap_cap: Option<ReplayGapCap>,
+}
+
+impl Default for SyncParams {
+    fn default() -> Self {
+        SyncParams {
+            interval_ms: 5000,
+            batch_limit: 50,
+            filter: SyncFilter::IsActive,
+            gap_cap: None,
+        }
+    }
+}
+
+/// What one sync tick did for one (connection, session): the oracles' evidence for bounded
+/// replay and for events skipped by the gap cap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncBatch {
+    pub conn: ConnId,
+    pub session: SessionId,
+    pub cursor: Seq,
+    /// `Some((from, to))` when the gap cap skipped seqs in `(from, to]` without telling the client.
+    pub skipped: Option<(Seq, Seq)>,
+    pub sent: usize,
+    /// The batch stopped on a failed send.
+    pub stopped_on_failure: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub transport: TransportHealth,
+    pub watched: BTreeSet<SessionId>,
+    pub active: Option<SessionId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRegistry {
+    connections: BTreeMap<ConnId, Connection>,
+    cursors: BTreeMap<ConnId, BTreeMap<SessionId, Seq>>,
+}
+
+impl ConnectionRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A (re-)registered id starts with no watches and an empty cursor map.
+    pub fn register(&mut self, conn: ConnId) {
+        self.connections.insert(
+            conn,
+            Connection {
+                transport: TransportHealth::Open,
+                watched: BTreeSet::new(),
+                active: None,
+            },
+        );
+        self.cursors.insert(conn, BTreeMap::new());
+    }
+
+    /// Removes the connection and its cursors with it.
+    pub fn remove(&mut self, conn: ConnId) -> Option<Connection> {
+        self.cursors.remove(&conn);
+        self.connections.remove(&conn)
+    }
+
+    pub fn get(&self, conn: ConnId) -> Option<&Connection> {
+        self.connections.get(&conn)
+    }
+
+    pub fn contains(&self, conn: ConnId) -> bool {
+        self.connections.contains_key(&conn)
+    }
+
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    pub fn set_transport(&mut self, conn: ConnId, health: TransportHealth) {
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.transport = health;
+        }
+    }
+
+    /// Idempotent; an unknown id is a no-op.
+    pub fn watch(&mut self, conn: ConnId, session: &SessionId) {
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.watched.insert(session.clone());
+        }
+    }
+
+    pub fn unwatch(&mut self, conn: ConnId, session: &SessionId) {
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.watched.remove(session);
+            if c.active.as_ref() == Some(session) {
+                c.active = None;
+            }
+        }
+    }
+
+    /// Setting a session active also watches it.
+    pub fn set_active(&mut self, conn: ConnId, session: Option<&SessionId>) {
+        if let Some(c) = self.connections.get_mut(&conn) {
+            if let Some(s) = session {
+                c.watched.insert(s.clone());
+            }
+            c.active = session.cloned();
+        }
+    }
+
+    /// Connections watching `session`, optionally only those whose transport is open.
+    pub fn watching<'a>(
+        &'a self,
+        session: &'a SessionId,
+        open_only: bool,
+    ) -> impl Iterator<Item = ConnId> + 'a {
+        self.connections
+            .iter()
+            .filter(move |(_, c)| {
+                c.watched.contains(session) && (!open_only || c.transport != TransportHealth::Closed)
+            })
+            .map(|(id, _)| *id)
+    }
+
+    pub fn has_open_watchers(&self, session: &SessionId) -> bool {
+        self.watching(session, true).next().is_some()
+    }
+
+    /// The cursor for (connection, session); a missing entry reads as 0.
+    pub fn cursor(&self, conn: ConnId, session: &SessionId) -> Seq {
+        self.cursors
+            .get(&conn)
+            .and_then(|m| m.get(session))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Sets the cursor to exactly `seq`, backwards included; unknown id is a no-op.
+    pub fn reset_cursor(&mut self, conn: ConnId, session: &SessionId, seq: Seq) {
+        if let Some(m) = self.cursors.get_mut(&conn) {
+            m.insert(session.clone(), seq);
+        }
+    }
+
+    fn advance_cursor(&mut self, conn: ConnId, session: &SessionId, seq: Seq) {
+        if let Some(m) = self.cursors.get_mut(&conn) {
+            let c = m.entry(session.clone()).or_insert(0);
+            *c = (*c).max(seq);
+        }
+    }
+
+    /// One send through a connection's transport. Returns false when the send "throws".
+    pub fn send_to(&self, conn: ConnId, event: ServerEvent, origin: Origin, out: &mut Vec<Delivery>) -> bool {
+        match self.connections.get(&conn).map(|c| c.transport) {
+            Some(TransportHealth::Open) => {
+                out.push(Delivery {
+                    conn,
+                    event,
+                    origin,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `broadcast(s, data)`: to every open watcher; on success a seq-carrying event moves the
+    /// cursor to max(cursor, seq), never backwards; a failed send leaves it.
+    pub fn broadcast(&mut self, session: &SessionId, event: &ServerEvent, out: &mut Vec<Delivery>) -> usize {
+        let targets: Vec<ConnId> = self.watching(session, true).collect();
+        let seq = event.tracked().map(|(_, q)| q);
+        let mut delivered = 0;
+        for conn in targets {
+            if self.send_to(conn, event.clone(), Origin::Live, out) {
+                delivered += 1;
+                if let Some(q) = seq {
+                    self.advance_cursor(conn, session, q);
+                }
+            }
+        }
+        delivered
+    }
+
+    /// `broadcastAll(data)`: every open connection, cursors untouched.
+    pub fn broadcast_all(&self, event: &ServerEvent, out: &mut Vec<Delivery>) {
+        for (&conn, c) in &self.connections {
+            if c.transport != TransportHealth::Closed {
+                self.send_to(conn, event.clone(), Origin::Direct, out);
+            }
+        }
+    }
+
+    /// One periodic-sync tick over every open connection and watched session.
+    pub fn sync_tick(
+        &mut self,
+        store: &EventStore,
+        params: &SyncParams,
+        out: &mut Vec<Delivery>,
+    ) -> Vec<SyncBatch> {
+        let mut batches = Vec::new();
+        let pairs: Vec<(ConnId, SessionId)> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.transport != TransportHealth::Closed)
+            .flat_map(|(id, c)| c.watched.iter().map(move |s| (*id, s.clone())))
+            .collect();
+        for (conn, session) in pairs {
+            if !params.filter.admits(store, &session) {
+                continue;
+            }
+            let cursor = self.cursor(conn, &session);
+            let mut from = cursor;
+            let mut skipped = None;
+            if let Some(cap) = params.gap_cap {
+                let head = store.head_seq(&session);
+                let gap = head.saturating_sub(cursor);
+                let over = if cap.inclusive {
+                    gap >= cap.max_gap
+                } else {
+                    gap > cap.max_gap
+                };
+                if over && head > cap.max_gap {
+                    from = head - cap.max_gap;
+                    if store.events_after(&session, cursor, Some(1)).first().is_some_and(|e| e.seq <= from) {
+                        skipped = Some((cursor, from));
+                    }
+                    if cap.store_moved_cursor {
+                        self.reset_cursor(conn, &session, from);
+                    }
+                }
+            }
+            let mut sent = 0;
+            let mut stopped_on_failure = false;
+            for e in store.events_after(&session, from, Some(params.batch_limit)) {
+                if self.send_to(conn, ServerEvent::Session(e.clone()), Origin::Sync, out) {
+                    sent += 1;
+                    self.advance_cursor(conn, &session, e.seq);
+                } else {
+                    stopped_on_failure = true;
+                    break;
+                }
+            }
+            batches.push(SyncBatch {
+                conn,
+                session,
+                cursor,
+                skipped,
+                sent,
+                stopped_on_failure,
+            });
+        }
+        batches
+    }
+
+    pub fn connections(&self) -> impl Iterator<Item = (ConnId, &Connection)> {
+        self.connections.iter().map(|(id, c)| (*id, c))
+    }
+}

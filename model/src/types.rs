@@ -1,0 +1,88 @@
+//! Identifiers and units shared by every machine.
+//!
+//! Time is a plain count of simulated milliseconds handed in by the engine; no machine
+//! ever reads a clock.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Simulated time in milliseconds since the start of a run.
+pub type Millis = u64;
+
+/// A store sequence number. Global across sessions (spec §0.2): per session they increase
+/// with gaps.
+pub type Seq = u64;
+
+/// A chat session id, as mitzo's UUIDs are strings.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub String);
+
+impl SessionId {
+    pub fn new(s: impl Into<String>) -> Self {
+        SessionId(s.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SessionId {
+    fn from(s: &str) -> Self {
+        SessionId(s.to_string())
+    }
+}
+
+/// A server-issued connection id. The high half is the server's boot number, so ids stay
+/// unique across crashes the way mitzo's UUIDs do, and a pre-crash id is always stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    pub fn new(boot: u32, n: u32) -> Self {
+        ConnId((u64::from(boot) << 32) | u64::from(n))
+    }
+    pub fn boot(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    pub fn index(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}.{}", self.boot(), self.index())
+    }
+}
+
+/// A client-side handle for one HTTP request, unique within one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReqId(pub u64);
+
+impl fmt::Display for ReqId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "r{}", self.0)
+    }
+}
+
+/// A client-side handle for one EventSource object. The browser may re-open the same
+/// EventSource many times (each re-open is a new server connection); the handle only
+/// changes when the client itself creates a new EventSource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EsId(pub u32);
+
+impl fmt::Display for EsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "es{}", self.0)
+    }
+}
