@@ -7,7 +7,7 @@
 //! the same [`EsId`] when the browser reconnects by itself.
 
 use crate::params::ClientParams;
-use crate::types::{ConnId, EsId, Millis, ReqId, SessionId, Seq};
+use crate::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
 use crate::wire::{ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -33,7 +33,10 @@ pub enum PageEvent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum PostOutcome {
-    Status { status: u16, retry_after_s: Option<u32> },
+    Status {
+        status: u16,
+        retry_after_s: Option<u32>,
+    },
     /// The request failed or its reply was lost; the server may or may not have applied it.
     NetworkError,
 }
@@ -52,14 +55,26 @@ pub enum ClientInput {
     /// The app calls `disconnect()`.
     Disconnect,
     /// The app calls `send(msg)`; the return value comes back as `SendReturned`.
-    Send { msg: ClientMsg },
+    Send {
+        msg: ClientMsg,
+    },
     /// The app calls `checkAndReconnect(force)`.
-    CheckAndReconnect { force: bool },
+    CheckAndReconnect {
+        force: bool,
+    },
     /// A frame arrived on an EventSource.
-    Frame { es: EsId, frame: Frame },
+    Frame {
+        es: EsId,
+        frame: Frame,
+    },
     /// The EventSource fired `error`.
-    StreamError { es: EsId },
-    PostDone { req: ReqId, outcome: PostOutcome },
+    StreamError {
+        es: EsId,
+    },
+    PostDone {
+        req: ReqId,
+        outcome: PostOutcome,
+    },
     Timer(ClientTimer),
     Page(PageEvent),
 }
@@ -71,9 +86,13 @@ pub enum AppNotice {
     Open,
     Close,
     Foreground,
-    Event { event: ServerEvent },
+    Event {
+        event: ServerEvent,
+    },
     /// A send the client gave up on, told to the app (later revisions only).
-    SendFailed { msg: ClientMsg },
+    SendFailed {
+        msg: ClientMsg,
+    },
 }
 
 /// Why a queued or posted message left the client without reaching the app's attention.
@@ -90,9 +109,13 @@ pub enum DropReason {
 #[serde(rename_all = "snake_case", tag = "output")]
 pub enum ClientOutput {
     /// `new EventSource(baseUrl + '/api/chat/events')`.
-    OpenStream { es: EsId },
+    OpenStream {
+        es: EsId,
+    },
     /// `es.close()`.
-    CloseStream { es: EsId },
+    CloseStream {
+        es: EsId,
+    },
     Post {
         req: ReqId,
         endpoint: Endpoint,
@@ -104,12 +127,23 @@ pub enum ClientOutput {
         connection_id: ConnId,
         sessions: Vec<SessionCursor>,
     },
-    SetTimer { timer: ClientTimer, at: Millis },
-    CancelTimer { timer: ClientTimer },
+    SetTimer {
+        timer: ClientTimer,
+        at: Millis,
+    },
+    CancelTimer {
+        timer: ClientTimer,
+    },
     /// `send()` returned.
-    SendReturned { msg: ClientMsg, accepted: bool },
+    SendReturned {
+        msg: ClientMsg,
+        accepted: bool,
+    },
     /// A message left the client without the app being told (trace only; the app sees nothing).
-    Dropped { msg: ClientMsg, reason: DropReason },
+    Dropped {
+        msg: ClientMsg,
+        reason: DropReason,
+    },
     App(AppNotice),
 }
 
@@ -123,7 +157,10 @@ struct PendingSend {
 enum InFlight {
     Plain(PendingSend),
     /// `doReconnectPost`, with the (connectionId, EventSource) pair captured at welcome.
-    Reconnect { conn: ConnId, es: Option<EsId> },
+    Reconnect {
+        conn: ConnId,
+        es: Option<EsId>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,12 +318,9 @@ impl Client {
 
     fn on_frame(&mut self, _es: EsId, frame: Frame) {
         match (frame.name, frame.data) {
-            (
-                FrameName::Welcome,
-                ServerEvent::Welcome {
-                    connection_id, ..
-                },
-            ) => self.on_welcome(connection_id),
+            (FrameName::Welcome, ServerEvent::Welcome { connection_id, .. }) => {
+                self.on_welcome(connection_id)
+            }
             // A welcome-named frame without a welcome payload is unparsable: ignored.
             (FrameName::Welcome, _) => {}
             (FrameName::Message, event) => self.on_message(event),
@@ -367,16 +401,14 @@ impl Client {
                     self.schedule_reconnect(now);
                 }
             }
-            Some(InFlight::Plain(item)) => {
-                // Baseline `doPost` ignores the status and swallows network errors.
-                if !outcome.is_success() {
-                    self.out.push(ClientOutput::Dropped {
-                        msg: item.body,
-                        reason: DropReason::StatusIgnored,
-                    });
-                }
+            // Baseline `doPost` ignores the status and swallows network errors.
+            Some(InFlight::Plain(item)) if !outcome.is_success() => {
+                self.out.push(ClientOutput::Dropped {
+                    msg: item.body,
+                    reason: DropReason::StatusIgnored,
+                });
             }
-            None => {}
+            Some(InFlight::Plain(_)) | None => {}
         }
     }
 

@@ -14,15 +14,21 @@
 pub mod client;
 pub mod params;
 pub mod registry;
+pub mod revisions;
 pub mod server;
 pub mod store;
 pub mod types;
 pub mod wire;
 
-pub use client::{AppNotice, Client, ClientInput, ClientOutput, ClientTimer, PageEvent, PostOutcome};
+pub use client::{
+    AppNotice, Client, ClientInput, ClientOutput, ClientTimer, PageEvent, PostOutcome,
+};
 pub use params::{ClientParams, Params, ServerParams};
 pub use registry::{ConnectionRegistry, Delivery, Origin, SyncFilter, SyncParams, TransportHealth};
 pub use server::{AgentInput, Server, ServerInput, ServerOutput, ServerTimer};
 pub use store::{EventStore, SessionState, SessionView};
-pub use types::{ConnId, EsId, Millis, ReqId, SessionId, Seq};
-pub use wire::{ClientMsg, Endpoint, EventKind, Frame, HttpRequest, HttpResponse, ServerEvent, SessionEvent};
+pub use types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
+pub use wire::{
+    ClientMsg, Endpoint, EventKind, Frame, FrameName, HttpRequest, HttpResponse, ServerEvent,
+    SessionCursor, SessionEvent,
+};

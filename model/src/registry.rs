@@ -6,7 +6,7 @@
 //! [`TransportHealth`], which the server (or a fault) sets.
 
 use crate::store::{EventStore, SessionState};
-use crate::types::{ConnId, SessionId, Seq};
+use crate::types::{ConnId, Seq, SessionId};
 use crate::wire::ServerEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,7 +210,8 @@ impl ConnectionRegistry {
         self.connections
             .iter()
             .filter(move |(_, c)| {
-                c.watched.contains(session) && (!open_only || c.transport != TransportHealth::Closed)
+                c.watched.contains(session)
+                    && (!open_only || c.transport != TransportHealth::Closed)
             })
             .map(|(id, _)| *id)
     }
@@ -243,7 +244,13 @@ impl ConnectionRegistry {
     }
 
     /// One send through a connection's transport. Returns false when the send "throws".
-    pub fn send_to(&self, conn: ConnId, event: ServerEvent, origin: Origin, out: &mut Vec<Delivery>) -> bool {
+    pub fn send_to(
+        &self,
+        conn: ConnId,
+        event: ServerEvent,
+        origin: Origin,
+        out: &mut Vec<Delivery>,
+    ) -> bool {
         match self.connections.get(&conn).map(|c| c.transport) {
             Some(TransportHealth::Open) => {
                 out.push(Delivery {
@@ -259,7 +266,12 @@ impl ConnectionRegistry {
 
     /// `broadcast(s, data)`: to every open watcher; on success a seq-carrying event moves the
     /// cursor to max(cursor, seq), never backwards; a failed send leaves it.
-    pub fn broadcast(&mut self, session: &SessionId, event: &ServerEvent, out: &mut Vec<Delivery>) -> usize {
+    pub fn broadcast(
+        &mut self,
+        session: &SessionId,
+        event: &ServerEvent,
+        out: &mut Vec<Delivery>,
+    ) -> usize {
         let targets: Vec<ConnId> = self.watching(session, true).collect();
         let seq = event.tracked().map(|(_, q)| q);
         let mut delivered = 0;
@@ -314,7 +326,11 @@ impl ConnectionRegistry {
                 };
                 if over && head > cap.max_gap {
                     from = head - cap.max_gap;
-                    if store.events_after(&session, cursor, Some(1)).first().is_some_and(|e| e.seq <= from) {
+                    if store
+                        .events_after(&session, cursor, Some(1))
+                        .first()
+                        .is_some_and(|e| e.seq <= from)
+                    {
                         skipped = Some((cursor, from));
                     }
                     if cap.store_moved_cursor {

@@ -8,8 +8,11 @@
 use crate::params::ServerParams;
 use crate::registry::{ConnectionRegistry, Delivery, Origin, SyncBatch, TransportHealth};
 use crate::store::{EventStore, SessionState};
-use crate::types::{ConnId, Millis, SessionId, Seq};
-use crate::wire::{ClientMsg, Endpoint, EventKind, HttpRequest, HttpResponse, ServerEvent, SessionCursor, SessionEvent};
+use crate::types::{ConnId, Millis, Seq, SessionId};
+use crate::wire::{
+    ClientMsg, Endpoint, EventKind, HttpRequest, HttpResponse, ServerEvent, SessionCursor,
+    SessionEvent,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,24 +42,49 @@ pub enum ServerInput {
     /// `GET /api/chat/events`: a new SSE stream.
     OpenStream,
     /// The stream's socket closed or a heartbeat write failed.
-    StreamClosed { conn: ConnId },
+    StreamClosed {
+        conn: ConnId,
+    },
     /// The server forgets a connection on its own; with `close_stream` false the client is
     /// not told (a half-open stream), which is how stale ids meet a "connected" client.
-    DropConnection { conn: ConnId, close_stream: bool },
-    Request { token: RequestToken, request: HttpRequest },
+    DropConnection {
+        conn: ConnId,
+        close_stream: bool,
+    },
+    Request {
+        token: RequestToken,
+        request: HttpRequest,
+    },
     /// The agent driver starts a running session with no client attached.
-    StartSession { session: SessionId },
+    StartSession {
+        session: SessionId,
+    },
     /// The agent produces its `n`-th output in a session.
-    AgentEmit { session: SessionId, n: u32 },
+    AgentEmit {
+        session: SessionId,
+        n: u32,
+    },
     /// The agent driver moves a session (detach, suspend, end...).
-    AgentState { session: SessionId, to: SessionState },
+    AgentState {
+        session: SessionId,
+        to: SessionState,
+    },
     /// `await queryInstance.interrupt()` settled.
-    InterruptSettled { token: InterruptToken, ok: bool },
+    InterruptSettled {
+        token: InterruptToken,
+        ok: bool,
+    },
     Timer(ServerTimer),
     /// The next `count` handlers on `endpoint` throw after validation (answer 500).
-    FailHandlers { endpoint: Endpoint, count: u32 },
+    FailHandlers {
+        endpoint: Endpoint,
+        count: u32,
+    },
     /// Make a connection's transport throw on send, or heal it.
-    SetTransport { conn: ConnId, health: TransportHealth },
+    SetTransport {
+        conn: ConnId,
+        health: TransportHealth,
+    },
 }
 
 /// A prompt handed to the agent's input queue: what "dispatched" means.
@@ -83,24 +111,50 @@ pub enum AgentControl {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "output")]
 pub enum ServerOutput {
-    StreamOpened { conn: ConnId },
+    StreamOpened {
+        conn: ConnId,
+    },
     Deliver(Delivery),
     /// The server ends a stream's HTTP response.
-    CloseStream { conn: ConnId },
+    CloseStream {
+        conn: ConnId,
+    },
     /// Write a heartbeat comment; the engine reports `StreamClosed` if the write fails.
-    Heartbeat { conn: ConnId },
-    Respond { token: RequestToken, response: HttpResponse },
+    Heartbeat {
+        conn: ConnId,
+    },
+    Respond {
+        token: RequestToken,
+        response: HttpResponse,
+    },
     Appended(SessionEvent),
-    IllegalTransition { session: SessionId, from: SessionState, to: SessionState },
+    IllegalTransition {
+        session: SessionId,
+        from: SessionState,
+        to: SessionState,
+    },
     AgentInput(AgentInput),
-    AgentControl { session: SessionId, control: AgentControl },
+    AgentControl {
+        session: SessionId,
+        control: AgentControl,
+    },
     /// Call `interrupt()`; the engine answers with `InterruptSettled`.
-    CallInterrupt { token: InterruptToken, session: SessionId },
-    SetTimer { timer: ServerTimer, at: Millis },
+    CallInterrupt {
+        token: InterruptToken,
+        session: SessionId,
+    },
+    SetTimer {
+        timer: ServerTimer,
+        at: Millis,
+    },
     SyncBatch(SyncBatch),
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     /// The process died; every input after this is ignored.
-    Crash { reason: String },
+    Crash {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +162,9 @@ struct Runtime {
     /// The connection the session is attached to; `None` when detached.
     transport: Option<ConnId>,
     suspended: bool,
+    /// When the current suspension began: a `SuspendExpiry` timer left over from an
+    /// earlier suspension must not end a later one before its own grace period.
+    suspended_since: Millis,
     /// Live events held while suspended (counted, not kept: the reconnect replay re-reads
     /// the store, so keeping copies would only duplicate it).
     buffered: usize,
@@ -150,7 +207,11 @@ enum Reject {
 impl Server {
     /// Starts a process on top of a (possibly pre-crash) store: stale sessions are ended and
     /// the periodic sync and heartbeat timers armed.
-    pub fn boot(mut store: EventStore, params: ServerParams, now: Millis) -> (Server, Vec<ServerOutput>) {
+    pub fn boot(
+        mut store: EventStore,
+        params: ServerParams,
+        now: Millis,
+    ) -> (Server, Vec<ServerOutput>) {
         let boot = store.record_boot();
         let mut server = Server {
             params,
@@ -247,7 +308,8 @@ impl Server {
     }
 
     fn push_deliveries(&mut self, deliveries: Vec<Delivery>) {
-        self.out.extend(deliveries.into_iter().map(ServerOutput::Deliver));
+        self.out
+            .extend(deliveries.into_iter().map(ServerOutput::Deliver));
     }
 
     fn direct(&mut self, conn: ConnId, event: ServerEvent) {
@@ -319,14 +381,18 @@ impl Server {
                 if r.buffered < self.params.suspend_buffer {
                     r.buffered += 1;
                 } else {
-                    let message = format!("suspend buffer full for {session}: dropped seq {}", event.seq);
+                    let message = format!(
+                        "suspend buffer full for {session}: dropped seq {}",
+                        event.seq
+                    );
                     self.warn(message);
                 }
                 return;
             }
         }
         let mut d = Vec::new();
-        self.registry.broadcast(&session, &ServerEvent::Session(event), &mut d);
+        self.registry
+            .broadcast(&session, &ServerEvent::Session(event), &mut d);
         self.push_deliveries(d);
     }
 
@@ -339,7 +405,10 @@ impl Server {
                 ..Runtime::default()
             },
         );
-        if matches!(self.store.session_state(session), None | Some(SessionState::Ended)) {
+        if matches!(
+            self.store.session_state(session),
+            None | Some(SessionState::Ended)
+        ) {
             self.set_state(session, SessionState::Created, "start", now);
         }
         if self.store.session_state(session) == Some(SessionState::Created) {
@@ -395,7 +464,9 @@ impl Server {
                 text,
             } => self.handle_interrupt(session, client_msg_id, text),
             ClientMsg::Stop { session } => self.control(session, AgentControl::Stop),
-            ClientMsg::PermissionResponse { session, .. } => self.control(session, AgentControl::Permission),
+            ClientMsg::PermissionResponse { session, .. } => {
+                self.control(session, AgentControl::Permission)
+            }
             ClientMsg::SetMode { session, .. } => self.control(session, AgentControl::Mode),
             ClientMsg::Watch { session } => {
                 self.registry.watch(conn, &session);
@@ -421,27 +492,38 @@ impl Server {
 
     fn control(&mut self, session: SessionId, control: AgentControl) {
         if self.runtimes.contains_key(&session) {
-            self.out.push(ServerOutput::AgentControl { session, control });
+            self.out
+                .push(ServerOutput::AgentControl { session, control });
         }
     }
 
     /// `handleSendV2` + `sendToChat`/`startChat` (spec §3.4). The connection watches the
     /// session and makes it active first, so the echo reaches the sender.
-    fn handle_send(&mut self, now: Millis, conn: ConnId, session: Option<SessionId>, client_msg_id: String, text: String) {
+    fn handle_send(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        session: Option<SessionId>,
+        client_msg_id: String,
+        text: String,
+    ) {
         let (session, new_session) = match session {
             Some(s) => (s, false),
             None => {
                 // No dedup on this path: a retried first message starts a second session.
                 self.next_new_session += 1;
-                (SessionId(format!("new-{}.{}", self.boot, self.next_new_session)), true)
+                (
+                    SessionId(format!("new-{}.{}", self.boot, self.next_new_session)),
+                    true,
+                )
             }
         };
         self.registry.set_active(conn, Some(&session));
         let running = self.runtimes.contains_key(&session);
-        if running || self.params.dedup_on_resume {
-            if self.store.has_user_message(&session, &client_msg_id) {
-                return;
-            }
+        if (running || self.params.dedup_on_resume)
+            && self.store.has_user_message(&session, &client_msg_id)
+        {
+            return;
         }
         if running {
             if let Some(r) = self.runtimes.get_mut(&session) {
@@ -495,7 +577,8 @@ impl Server {
                 was_new,
             },
         );
-        self.out.push(ServerOutput::CallInterrupt { token, session });
+        self.out
+            .push(ServerOutput::CallInterrupt { token, session });
     }
 
     /// Step 4's outcome and step 5. Without the guard a rejection is an unhandled promise
@@ -536,7 +619,12 @@ impl Server {
             .session_state(&session)
             .unwrap_or(SessionState::Ended)
             .view();
-        self.direct(conn, ServerEvent::SessionSwitched { session: session.clone() });
+        self.direct(
+            conn,
+            ServerEvent::SessionSwitched {
+                session: session.clone(),
+            },
+        );
         self.direct(
             conn,
             ServerEvent::SessionStatus {
@@ -561,12 +649,17 @@ impl Server {
     }
 
     fn suspend(&mut self, now: Millis, session: &SessionId, reason: &str) {
+        // The state event goes out live before the buffer starts holding events.
+        self.set_state(session, SessionState::Suspended, reason, now);
         if let Some(r) = self.runtimes.get_mut(session) {
             r.suspended = true;
+            r.suspended_since = now;
             r.buffered = 0;
         }
-        self.set_state(session, SessionState::Suspended, reason, now);
-        self.arm(ServerTimer::SuspendExpiry(session.clone()), now + self.params.suspend_grace_ms);
+        self.arm(
+            ServerTimer::SuspendExpiry(session.clone()),
+            now + self.params.suspend_grace_ms,
+        );
     }
 
     /// `handleReconnect`: per session, rewind the cursor to the client's lastSeq, replay
@@ -581,8 +674,12 @@ impl Server {
             let mut last: Seq = c.last_seq;
             let mut replayed = 0u32;
             for e in self.store.events_after(s, c.last_seq, None) {
-                self.registry
-                    .send_to(conn, ServerEvent::Session(e.clone()), Origin::Replay, &mut d);
+                self.registry.send_to(
+                    conn,
+                    ServerEvent::Session(e.clone()),
+                    Origin::Replay,
+                    &mut d,
+                );
                 last = e.seq;
                 replayed += 1;
             }
@@ -620,11 +717,9 @@ impl Server {
 
     fn agent_state(&mut self, now: Millis, session: &SessionId, to: SessionState) {
         match to {
-            SessionState::Suspended => {
-                if self.runtimes.contains_key(session) {
-                    self.suspend(now, session, "agent");
-                    return;
-                }
+            SessionState::Suspended if self.runtimes.contains_key(session) => {
+                self.suspend(now, session, "agent");
+                return;
             }
             SessionState::Detached => {
                 if let Some(r) = self.runtimes.get_mut(session) {
@@ -648,7 +743,9 @@ impl Server {
         match timer {
             ServerTimer::Sync => {
                 let mut d = Vec::new();
-                let batches = self.registry.sync_tick(&self.store, &self.params.sync, &mut d);
+                let batches = self
+                    .registry
+                    .sync_tick(&self.store, &self.params.sync, &mut d);
                 self.push_deliveries(d);
                 self.out.extend(
                     batches
@@ -660,12 +757,19 @@ impl Server {
             }
             ServerTimer::Heartbeat => {
                 let conns: Vec<ConnId> = self.streams.iter().copied().collect();
-                self.out
-                    .extend(conns.into_iter().map(|conn| ServerOutput::Heartbeat { conn }));
+                self.out.extend(
+                    conns
+                        .into_iter()
+                        .map(|conn| ServerOutput::Heartbeat { conn }),
+                );
                 self.arm(ServerTimer::Heartbeat, now + self.params.heartbeat_ms);
             }
             ServerTimer::SuspendExpiry(session) => {
-                let expired = self.runtimes.get(&session).is_some_and(|r| r.suspended);
+                let grace = self.params.suspend_grace_ms;
+                let expired = self
+                    .runtimes
+                    .get(&session)
+                    .is_some_and(|r| r.suspended && now >= r.suspended_since.saturating_add(grace));
                 if expired {
                     if let Some(r) = self.runtimes.get_mut(&session) {
                         r.suspended = false;

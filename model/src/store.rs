@@ -3,13 +3,14 @@
 //! `seq` is one global counter shared by all sessions, exactly as the SQLite
 //! `INTEGER PRIMARY KEY AUTOINCREMENT` column is; per session, seqs therefore have gaps.
 
-use crate::types::{Millis, SessionId, Seq};
+use crate::types::{Millis, Seq, SessionId};
 use crate::wire::{EventKind, SessionEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The seven session states of mitzo's state machine.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SessionState {
@@ -163,7 +164,12 @@ impl EventStore {
     }
 
     /// `getEventsAfter(s, after, limit)`: the session's events with seq > `after`, ascending.
-    pub fn events_after(&self, session: &SessionId, after: Seq, limit: Option<usize>) -> &[SessionEvent] {
+    pub fn events_after(
+        &self,
+        session: &SessionId,
+        after: Seq,
+        limit: Option<usize>,
+    ) -> &[SessionEvent] {
         let Some(log) = self.events.get(session) else {
             return &[];
         };

@@ -41,9 +41,32 @@ impl From<&str> for SessionId {
 
 /// A server-issued connection id. The high half is the server's boot number, so ids stay
 /// unique across crashes the way mitzo's UUIDs do, and a pre-crash id is always stale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Written as `c<boot>.<n>` in JSON, so histories stay readable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
+
+impl Serialize for ConnId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ConnId::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("bad connection id {text:?}, expected c<boot>.<n>"))
+        })
+    }
+}
+
+impl ConnId {
+    /// Reads the `c<boot>.<n>` form.
+    pub fn parse(text: &str) -> Option<ConnId> {
+        let (boot, n) = text.strip_prefix('c')?.split_once('.')?;
+        Some(ConnId::new(boot.parse().ok()?, n.parse().ok()?))
+    }
+}
 
 impl ConnId {
     pub fn new(boot: u32, n: u32) -> Self {

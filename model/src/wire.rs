@@ -4,11 +4,12 @@
 //! codecs. Field names follow mitzo's JSON where it has one.
 
 use crate::store::{SessionState, SessionView};
-use crate::types::{ConnId, SessionId, Seq};
+use crate::types::{ConnId, Seq, SessionId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The POST endpoints under `/api/chat/` (spec §1, type→endpoint map).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
@@ -192,7 +193,9 @@ impl ClientMsg {
                 session,
                 client_msg_id,
                 text,
-            } => !text.is_empty() && !client_msg_id.is_empty() && session.as_ref().is_none_or(named),
+            } => {
+                !text.is_empty() && !client_msg_id.is_empty() && session.as_ref().is_none_or(named)
+            }
             ClientMsg::Interrupt {
                 session,
                 client_msg_id,
