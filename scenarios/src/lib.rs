@@ -47,10 +47,11 @@ pub struct Scenario {
     /// Simulated length of the run (greater than 0); steps after it are rejected.
     #[schemars(range(min = 1))]
     pub duration_ms: u64,
-    /// When the fault phase ends and the heal phase starts (at most `duration_ms`): from
-    /// here on the engine repairs every partition and hold, restarts a dead server, clears
-    /// injected statuses, lost responses and interrupt failures, and makes pages visible.
-    /// Defaults to `duration_ms` (no heal phase).
+    /// When the fault phase ends and the heal phase starts (at most `duration_ms`). At this
+    /// time the engine, once, repairs every partition and hold, restarts a dead server,
+    /// clears pending injected statuses, lost responses, interrupt failures and an armed
+    /// `crash_at_interrupt`, turns `transport_throws` off and makes pages visible (latency
+    /// changes stay). Defaults to `duration_ms`, which means no heal phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heal_at_ms: Option<u64>,
     /// The timeline. Steps run in order of `at_ms`; steps at the same time run in file
@@ -197,26 +198,23 @@ impl Scenario {
 
     /// The clientMsgId of every step, by step index: the explicit `id` or the default
     /// `tab<N>-m<k>` for `send` and `interrupt` steps (k counts both kinds per tab, from 1,
-    /// in execution order, whether or not they carry an explicit `id`); `None` for other
-    /// steps.
+    /// in file order, whether or not they carry an explicit `id`); `None` for other steps.
     pub fn msg_ids(&self) -> Vec<Option<String>> {
-        let mut ids = vec![None; self.steps.len()];
         let mut counts = std::collections::BTreeMap::<u32, usize>::new();
-        for i in self.timeline() {
-            let (client, id) = match &self.steps[i].action {
+        self.steps
+            .iter()
+            .map(|step| match &step.action {
                 Action::Send { client, id, .. } | Action::Interrupt { client, id, .. } => {
-                    (*client, id)
+                    let k = counts.entry(*client).or_default();
+                    *k += 1;
+                    Some(
+                        id.clone()
+                            .unwrap_or_else(|| Scenario::default_msg_id(*client, *k)),
+                    )
                 }
-                _ => continue,
-            };
-            let k = counts.entry(client).or_default();
-            *k += 1;
-            ids[i] = Some(match id {
-                Some(id) => id.clone(),
-                None => Scenario::default_msg_id(client, *k),
-            });
-        }
-        ids
+                _ => None,
+            })
+            .collect()
     }
 
     /// The JSON Schema of the format, generated from these types.

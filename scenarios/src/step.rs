@@ -39,7 +39,7 @@ pub enum Action {
     Disconnect { client: u32 },
     /// `send({type:'send'})`; no `session` starts a new one. `id` is the clientMsgId
     /// (default `tab<N>-m<k>`: the k-th `send` or `interrupt` step of tab N, counted from 1
-    /// in timeline order); an empty `text` is a body the server rejects with 400.
+    /// in file order); an empty `text` is a body the server rejects with 400.
     Send {
         client: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]

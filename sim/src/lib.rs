@@ -7,6 +7,7 @@
 pub mod history;
 pub mod net;
 pub mod schedule;
+pub mod timeline;
 pub mod turmoil;
 
 use history::{Event, History};

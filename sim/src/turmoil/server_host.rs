@@ -196,9 +196,11 @@ async fn timers(process: Rc<Process>) {
                     process.handle(ServerInput::Timer(timer));
                 } else {
                     tokio::select! {
-                        _ = tokio::time::sleep(ms(at - now)) => {}
-                        _ = process.timer_wake.notified() => {}
-                    }
+                    // Branch order must not come from tokio's unseeded RNG.
+                    biased;
+                                _ = tokio::time::sleep(ms(at - now)) => {}
+                                _ = process.timer_wake.notified() => {}
+                            }
                 }
             }
         }
@@ -266,6 +268,8 @@ async fn serve_stream(process: Rc<Process>, mut conn: Conn) {
     };
     let closed_by_server = loop {
         tokio::select! {
+            // Branch order must not come from tokio's unseeded RNG.
+            biased;
             down = rx.recv() => match down {
                 Some(down) => {
                     if conn.send(encode(&down)).await.is_err() {

@@ -232,6 +232,8 @@ async fn read_stream(
             }
         };
         tokio::select! {
+            // Branch order must not come from tokio's unseeded RNG.
+            biased;
             next = tokio::time::timeout(idle, conn.next()) => match next {
                 Err(_) => return StreamEnd::Lost("idle timeout"),
                 Ok(None) | Ok(Some(Err(_))) => return StreamEnd::Lost("stream closed"),
