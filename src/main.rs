@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             history,
         } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
         Command::Schema => {
-            println!("{:#}", Scenario::json_schema());
+            print!("{}", Scenario::json_schema_text());
             Ok(0)
         }
         Command::Revisions => {

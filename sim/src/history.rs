@@ -53,6 +53,11 @@ pub enum Event {
         tab: u32,
         output: ClientOutput,
     },
+    /// A tab's pending-send queue changed length (after the outputs of that input).
+    Queue {
+        tab: u32,
+        pending: usize,
+    },
     ServerIn {
         input: ServerInput,
     },

@@ -108,7 +108,7 @@ pub fn describe(record: &Record) -> Option<(Actor, String)> {
         Event::Step { action, .. } if action.is_fault() => {
             (Actor::Engine, serde_json::to_string(action).ok()?)
         }
-        Event::Step { .. } => return None,
+        Event::Step { .. } | Event::Queue { .. } => return None,
         Event::ClientIn { tab, input } => {
             let text = match input {
                 ClientInput::Connect => "connect()".to_string(),

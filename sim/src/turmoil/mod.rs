@@ -43,7 +43,8 @@ pub(crate) struct ServerFaults {
 
 pub(crate) enum TabCommand {
     Input(ClientInput),
-    /// The browser re-opens the stream now and again `gap_ms` after the next welcome.
+    /// The browser re-opens the stream twice in a row and dispatches the two welcomes
+    /// `gap_ms` apart (see `tab_host::event_source`).
     DoubleReopen {
         gap_ms: u64,
     },
@@ -123,8 +124,13 @@ pub(crate) fn ms(v: u64) -> Duration {
 /// Extra simulated time after the scenario's end so in-flight messages can land.
 pub const DRAIN_MS: u64 = 1000;
 
-/// Runs one scenario to its end and returns the history.
+/// Runs one scenario to its end and returns the history. The scenario's `constants`
+/// overrides are applied on top of `params` here, so every caller gets them (applying them
+/// again beforehand is harmless: they only set values).
 pub fn run(scenario: &Scenario, params: &Params, seed: u64) -> RunReport {
+    let mut params = params.clone();
+    scenario.constants.apply(&mut params);
+    let params = &params;
     let net = scenario.network.clone();
     let tabs = (0..scenario.topology.clients)
         .map(|_| Tab {

@@ -7,7 +7,7 @@ use crate::history::{Event, WireEvent};
 use crate::net::{decode, encode, Down, Up, PORT};
 use futures::{SinkExt, StreamExt};
 use ssesim_model::{
-    ClientInput, ClientOutput, ClientTimer, ConnId, EsId, FrameName, HttpRequest, PostOutcome,
+    ClientInput, ClientOutput, ClientTimer, ConnId, EsId, Frame, FrameName, HttpRequest, PostOutcome,
     ReqId, SessionCursor,
 };
 use std::cell::RefCell;
@@ -69,12 +69,13 @@ impl Browser {
             tab: self.tab,
             input: input.clone(),
         });
-        let outputs = {
+        let (outputs, before, after) = {
             let mut client = tab.client.borrow_mut();
+            let before = client.pending_len();
             let out = client.handle(self.world.now(), input);
-            tab.max_pending
-                .set(tab.max_pending.get().max(client.pending_len()));
-            out
+            let after = client.pending_len();
+            tab.max_pending.set(tab.max_pending.get().max(after));
+            (out, before, after)
         };
         for output in outputs {
             self.record(Event::ClientOut {
@@ -82,6 +83,12 @@ impl Browser {
                 output: output.clone(),
             });
             self.act(output);
+        }
+        if before != after {
+            self.record(Event::Queue {
+                tab: self.tab,
+                pending: after,
+            });
         }
     }
 
@@ -172,16 +179,32 @@ enum StreamEnd {
     Reopen,
 }
 
+/// A double welcome in progress (see [`EsCommand::DoubleReopen`]).
+#[derive(Default)]
+struct DoubleWelcome {
+    /// The gap between the two dispatches, while the fault is in progress.
+    gap_ms: Option<u64>,
+    /// The first re-open's welcome, held until the second re-open's welcome arrives.
+    held: Option<Frame>,
+}
+
 /// The browser's EventSource: one task per `EsId`, re-opening the stream after network
 /// failures until the client closes it.
+///
+/// A double welcome re-opens the stream twice in a row: the first re-open's welcome is
+/// held (queued in the page's event loop) while the browser drops that connection and
+/// opens a second one; when the second welcome arrives, both are dispatched `gap_ms`
+/// apart, in order (first welcome, the first re-open's `error`, second welcome). So both
+/// welcomes reach the client before the reconnect POST of the first one can settle, as in
+/// the [T2] test "ignores stale reconnect POST when a newer welcome arrives", as long as
+/// `gap_ms` is shorter than a POST's round trip.
 async fn event_source(
     browser: Rc<Browser>,
     es: EsId,
     mut commands: mpsc::UnboundedReceiver<EsCommand>,
 ) {
     let world = browser.world.clone();
-    // A pending second re-open of a double welcome: the gap after the next welcome.
-    let mut second_reopen: Option<u64> = None;
+    let mut double = DoubleWelcome::default();
     loop {
         let end = match connect(&world).await {
             None => StreamEnd::Lost("connect failed"),
@@ -189,10 +212,18 @@ async fn event_source(
                 if conn.send(encode(&Up::Events)).await.is_err() {
                     StreamEnd::Lost("write failed")
                 } else {
-                    read_stream(&browser, es, &mut conn, &mut commands, &mut second_reopen).await
+                    read_stream(&browser, es, &mut conn, &mut commands, &mut double).await
                 }
             }
         };
+        if !matches!(end, StreamEnd::Reopen) {
+            // The second re-open failed: dispatch what the first one queued, then go on.
+            double.gap_ms = None;
+            if let Some(frame) = double.held.take() {
+                browser.feed(ClientInput::Frame { es, frame });
+                browser.feed(ClientInput::StreamError { es });
+            }
+        }
         match end {
             StreamEnd::Refused(status) => {
                 browser.wire(WireEvent::StreamRefused { es, status });
@@ -209,7 +240,10 @@ async fn event_source(
             }
             StreamEnd::Reopen => {
                 browser.wire(WireEvent::StreamReopened { es });
-                browser.feed(ClientInput::StreamError { es });
+                // With a welcome held, this `error` is dispatched after it.
+                if double.held.is_none() {
+                    browser.feed(ClientInput::StreamError { es });
+                }
             }
         }
     }
@@ -220,29 +254,35 @@ async fn read_stream(
     es: EsId,
     conn: &mut Conn,
     commands: &mut mpsc::UnboundedReceiver<EsCommand>,
-    second_reopen: &mut Option<u64>,
+    double: &mut DoubleWelcome,
 ) -> StreamEnd {
     let idle = ms(browser.world.net.es_idle_timeout_ms);
-    let mut reopen_in: Option<u64> = None;
     loop {
-        let reopen_timer = async {
-            match reopen_in {
-                Some(gap) => tokio::time::sleep(ms(gap)).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            // Branch order must not come from tokio's unseeded RNG.
-            biased;
             next = tokio::time::timeout(idle, conn.next()) => match next {
                 Err(_) => return StreamEnd::Lost("idle timeout"),
                 Ok(None) | Ok(Some(Err(_))) => return StreamEnd::Lost("stream closed"),
                 Ok(Some(Ok(bytes))) => match decode::<Down>(&bytes) {
                     Some(Down::Frame { frame }) => {
                         let welcome = frame.name == FrameName::Welcome;
-                        browser.feed(ClientInput::Frame { es, frame });
-                        if welcome {
-                            reopen_in = second_reopen.take().or(reopen_in);
+                        match (welcome, double.gap_ms, double.held.take()) {
+                            // The first re-open's welcome: queue it and re-open again.
+                            (true, Some(_), None) => {
+                                double.held = Some(frame);
+                                return StreamEnd::Reopen;
+                            }
+                            // The second one: dispatch both, `gap_ms` apart.
+                            (true, Some(gap), Some(first)) => {
+                                double.gap_ms = None;
+                                browser.feed(ClientInput::Frame { es, frame: first });
+                                browser.feed(ClientInput::StreamError { es });
+                                tokio::time::sleep(ms(gap)).await;
+                                browser.feed(ClientInput::Frame { es, frame });
+                            }
+                            (_, _, held) => {
+                                double.held = held;
+                                browser.feed(ClientInput::Frame { es, frame });
+                            }
                         }
                     }
                     Some(Down::Refused { status }) => return StreamEnd::Refused(status),
@@ -251,11 +291,11 @@ async fn read_stream(
             },
             cmd = commands.recv() => {
                 if let Some(EsCommand::DoubleReopen { gap_ms }) = cmd {
-                    *second_reopen = Some(gap_ms);
+                    double.gap_ms = Some(gap_ms);
+                    double.held = None;
                     return StreamEnd::Reopen;
                 }
             },
-            _ = reopen_timer => return StreamEnd::Reopen,
         }
     }
 }
