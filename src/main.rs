@@ -46,6 +46,12 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
     },
+    /// List the invariants the oracles check, with their definitions.
+    Invariants {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of scenario files.
     Schema,
     /// List the revision presets.
@@ -67,6 +73,10 @@ fn main() -> ExitCode {
             json,
             history,
         } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
+        Command::Invariants { json } => {
+            invariants(json);
+            Ok(0)
+        }
         Command::Schema => {
             print!("{}", Scenario::json_schema_text());
             Ok(0)
@@ -105,6 +115,11 @@ fn demo() -> Result<u8, Failure> {
     let params = preset(&scenario.revision)?;
     let report = ssesim_sim::turmoil::run(&scenario, &params, scenario.seed);
     print!("{}", ssesim_sim::timeline::render(&report.history.records));
+    let verdicts = ssesim_oracles::check(
+        &ssesim_oracles::Context::new(&scenario, &params),
+        &report.history,
+    );
+    print_verdicts(&verdicts);
     println!(
         "\n{} records, history hash {}; replay it with: cargo run --release -- replay scenarios/catalog/demo-interrupt-crash.json",
         report.history.len(),
@@ -151,8 +166,9 @@ fn replay(
         report.history.end_verdict(),
         Some(EndVerdict::EngineError { .. })
     );
-    let violations: Vec<serde_json::Value> = Vec::new();
-    let pass = violations.is_empty() && !engine_error;
+    let ctx = ssesim_oracles::Context::new(&scenario, &params);
+    let verdicts = ssesim_oracles::check(&ctx, &report.history);
+    let pass = verdicts.violations.is_empty() && !engine_error;
     if as_json {
         let out = json!({
             "scenario": scenario.name,
@@ -161,13 +177,16 @@ fn replay(
             "seed": seed,
             "history_hash": report.history.hash_hex(),
             "verdict": if pass { "pass" } else { "fail" },
-            "violations": violations,
+            "violations": verdicts.violations,
+            "unjudged": verdicts.unjudged,
             "end": report.history.end_verdict(),
+            "probes": ssesim_oracles::probes(&report.history),
             "stats": report.stats,
         });
         println!("{out}");
     } else {
         print!("{}", ssesim_sim::timeline::render(&report.history.records));
+        print_verdicts(&verdicts);
         println!(
             "\n{}: revision {}, seed {seed}, {} records, hash {}: {}",
             scenario.name,
@@ -178,4 +197,38 @@ fn replay(
         );
     }
     Ok(if pass { 0 } else { 1 })
+}
+
+fn print_verdicts(verdicts: &ssesim_oracles::Verdicts) {
+    println!();
+    if verdicts.violations.is_empty() {
+        println!("no invariant violated");
+    }
+    for v in &verdicts.violations {
+        println!(
+            "VIOLATED {:<22} at {:>7} ms: {}",
+            v.invariant, v.at_ms, v.detail
+        );
+    }
+    if !verdicts.unjudged.is_empty() {
+        println!("not judged in this run: {}", verdicts.unjudged.join(", "));
+    }
+}
+
+fn invariants(as_json: bool) {
+    if as_json {
+        let list: Vec<serde_json::Value> = ssesim_oracles::INVARIANTS
+            .iter()
+            .map(|i| json!({"id": i.id, "kind": i.kind, "definition": i.definition}))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    for i in ssesim_oracles::INVARIANTS {
+        let kind = match i.kind {
+            ssesim_oracles::Kind::Safety => "safety",
+            ssesim_oracles::Kind::Liveness => "liveness",
+        };
+        println!("{:<22} {:<8} {}", i.id, kind, i.definition);
+    }
 }

@@ -27,6 +27,9 @@ pub struct ClientParams {
     pub max_pending_sends: usize,
     /// Whether a `suspendUrl` is configured, so a hidden page beacons when disconnected.
     pub suspend_beacon: bool,
+    /// POST attempts a message may get in all (rev4+ `MAX_SEND_ATTEMPTS`); `None` when the
+    /// revision states no budget (the baseline never retries at all).
+    pub attempt_budget: Option<u32>,
 }
 
 impl Default for ClientParams {
@@ -35,6 +38,7 @@ impl Default for ClientParams {
             reconnect_delay_ms: 500,
             max_pending_sends: 100,
             suspend_beacon: true,
+            attempt_budget: None,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! looks at the failing step again on its own and names the exact field (`steps[3].do`,
 //! `steps[3].client`) and what was expected.
 
+/// mitzo's SSE heartbeat period, the same in every revision.
+const DEFAULT_HEARTBEAT_MS: u64 = 30_000;
+
 use crate::{Action, FaultEndpoint, Scenario, SCHEMA_VERSION};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -373,6 +376,16 @@ fn validate(s: &Scenario) -> Result<(), ScenarioError> {
             format!(
                 "{} is below min_latency_ms {}",
                 n.max_latency_ms, n.min_latency_ms
+            ),
+        ));
+    }
+    let heartbeat = c.heartbeat_ms.unwrap_or(DEFAULT_HEARTBEAT_MS);
+    if n.es_idle_timeout_ms <= heartbeat {
+        return Err(ScenarioError::at(
+            "network.es_idle_timeout_ms",
+            format!(
+                "{} does not exceed the heartbeat period {heartbeat} ms, so healthy idle streams would be declared dead; raise it or lower constants.heartbeat_ms",
+                n.es_idle_timeout_ms
             ),
         ));
     }

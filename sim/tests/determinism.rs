@@ -12,7 +12,7 @@ const BUSY: &str = r#"{
   "name": "determinism-busy",
   "topology": { "clients": 2, "sessions": ["s1", "s2"] },
   "network": { "min_latency_ms": 1, "max_latency_ms": 20, "es_retry_ms": 200, "es_idle_timeout_ms": 800, "fetch_timeout_ms": 500, "restart_after_ms": 150 },
-  "constants": { "sync_interval_ms": 500 },
+  "constants": { "sync_interval_ms": 500, "heartbeat_ms": 300 },
   "duration_ms": 2500,
   "heal_at_ms": 1800,
   "steps": [

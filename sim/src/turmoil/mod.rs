@@ -311,11 +311,8 @@ impl Engine {
         match action {
             Action::Crash => self.crash(sim, "crash step".into()),
             Action::CrashAtInterrupt => w.faults.borrow_mut().crash_at_interrupt = true,
-            Action::Restart => {
-                if !w.server_is_up() {
-                    self.restart(sim);
-                }
-            }
+            // A restart of a running server is a no-op (falls through to the last arm).
+            Action::Restart if !w.server_is_up() => self.restart(sim),
             Action::Bounce => {
                 self.crash(sim, "bounce".into());
                 self.restart(sim);

@@ -7,8 +7,8 @@ use crate::history::{Event, WireEvent};
 use crate::net::{decode, encode, Down, Up, PORT};
 use futures::{SinkExt, StreamExt};
 use ssesim_model::{
-    ClientInput, ClientOutput, ClientTimer, ConnId, EsId, Frame, FrameName, HttpRequest, PostOutcome,
-    ReqId, SessionCursor,
+    ClientInput, ClientOutput, ClientTimer, ConnId, EsId, Frame, FrameName, HttpRequest,
+    PostOutcome, ReqId, SessionCursor,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,10 +22,13 @@ enum EsCommand {
     DoubleReopen { gap_ms: u64 },
 }
 
+/// A running EventSource task and its command channel.
+type EsTask = (JoinHandle<()>, mpsc::UnboundedSender<EsCommand>);
+
 struct Browser {
     world: Rc<World>,
     tab: u32,
-    streams: RefCell<BTreeMap<EsId, (JoinHandle<()>, mpsc::UnboundedSender<EsCommand>)>>,
+    streams: RefCell<BTreeMap<EsId, EsTask>>,
     timer: RefCell<Option<JoinHandle<()>>>,
 }
 
@@ -259,6 +262,15 @@ async fn read_stream(
     let idle = ms(browser.world.net.es_idle_timeout_ms);
     loop {
         tokio::select! {
+            // Branch order must not come from tokio's unseeded RNG; a fault command
+            // due now goes before frames that arrived in the same tick.
+            biased;
+            // (A closed channel fails the pattern, which only disables this branch.)
+            Some(EsCommand::DoubleReopen { gap_ms }) = commands.recv() => {
+                double.gap_ms = Some(gap_ms);
+                double.held = None;
+                return StreamEnd::Reopen;
+            },
             next = tokio::time::timeout(idle, conn.next()) => match next {
                 Err(_) => return StreamEnd::Lost("idle timeout"),
                 Ok(None) | Ok(Some(Err(_))) => return StreamEnd::Lost("stream closed"),
@@ -288,13 +300,6 @@ async fn read_stream(
                     Some(Down::Refused { status }) => return StreamEnd::Refused(status),
                     Some(Down::Heartbeat) | Some(Down::Response { .. }) | None => {}
                 },
-            },
-            cmd = commands.recv() => {
-                if let Some(EsCommand::DoubleReopen { gap_ms }) = cmd {
-                    double.gap_ms = Some(gap_ms);
-                    double.held = None;
-                    return StreamEnd::Reopen;
-                }
             },
         }
     }

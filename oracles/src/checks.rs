@@ -1,0 +1,592 @@
+//! The invariant checkers. Each takes the gathered facts and returns its violations, or
+//! `None` when it cannot judge this run.
+
+use crate::facts::{At, Facts, TabFacts, WatchChange};
+use crate::{Context, Violation};
+use ssesim_model::{
+    AppNotice, ClientInput, ClientMsg, ClientOutput, EventKind, Millis, PostOutcome, Seq,
+    SessionId, SessionState,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Past this many violations of one invariant, the rest are summarised in one line.
+const MAX_REPORTED: usize = 10;
+
+/// When no revision states an attempt budget, the checker holds messages to this many POSTs.
+pub const DEFAULT_ATTEMPT_BOUND: u32 = 3;
+
+pub fn run(id: &str, ctx: &Context, f: &Facts) -> Option<Vec<Violation>> {
+    let mut out = Found::new(id);
+    match id {
+        "send_order" => send_order(f, &mut out),
+        "no_silent_send_loss" => no_silent_send_loss(ctx, f, &mut out),
+        "no_duplicate_dispatch" => no_duplicate_dispatch(f, &mut out),
+        "event_order" => event_order(f, &mut out),
+        "no_silent_event_loss" => no_silent_event_loss(ctx, f, &mut out),
+        "no_duplicate_apply" => no_duplicate_apply(f, &mut out),
+        "bounded_replay" => bounded_replay(ctx, f, &mut out),
+        "bounded_queue" => bounded_queue(ctx, f, &mut out),
+        "server_survives" => server_survives(f, &mut out),
+        "restart_consistency" => restart_consistency(f, &mut out),
+        "liveness" => {
+            let heal = ctx.heal_at?;
+            if heal + ctx.settle_ms() > ctx.duration_ms {
+                return None;
+            }
+            liveness(f, &mut out)
+        }
+        "connection_hygiene" => connection_hygiene(f, &mut out),
+        _ => return None,
+    }
+    Some(out.finish())
+}
+
+/// Collects violations of one invariant, capping how many are spelled out.
+struct Found {
+    id: &'static str,
+    list: Vec<Violation>,
+    extra: usize,
+}
+
+impl Found {
+    fn new(id: &str) -> Self {
+        let id = crate::invariant(id).map_or("unknown", |i| i.id);
+        Found {
+            id,
+            list: Vec::new(),
+            extra: 0,
+        }
+    }
+
+    fn add(&mut self, at: At, records: Vec<usize>, detail: String) {
+        if self.list.len() < MAX_REPORTED {
+            self.list.push(Violation {
+                invariant: self.id.to_string(),
+                at_ms: at.ms,
+                records,
+                detail,
+            });
+        } else {
+            self.extra += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<Violation> {
+        if self.extra > 0 {
+            let last = self.list.last().map_or(0, |v| v.at_ms);
+            self.list.push(Violation {
+                invariant: self.id.to_string(),
+                at_ms: last,
+                records: Vec::new(),
+                detail: format!("... and {} more like these", self.extra),
+            });
+        }
+        self.list
+    }
+}
+
+/// The first agent input for each clientMsgId.
+fn first_dispatch(f: &Facts) -> BTreeMap<&str, At> {
+    let mut first = BTreeMap::new();
+    for (at, a) in &f.agent_inputs {
+        first.entry(a.client_msg_id.as_str()).or_insert(*at);
+    }
+    first
+}
+
+/// When something that happened at `at` must have settled: after the heal phase starts if
+/// it happened during faults, else from when it happened.
+fn deadline(ctx: &Context, at: Millis) -> Millis {
+    let start = match ctx.heal_at {
+        Some(h) if at < h => h,
+        _ => at,
+    };
+    start + ctx.settle_ms()
+}
+
+fn judged(ctx: &Context, at: Millis) -> bool {
+    deadline(ctx, at) <= ctx.duration_ms
+}
+
+fn send_order(f: &Facts, out: &mut Found) {
+    let dispatched = first_dispatch(f);
+    for (tab, t) in &f.tabs {
+        let mut latest: BTreeMap<&SessionId, (&str, At)> = BTreeMap::new();
+        for send in &t.accepted {
+            let Some(session) = &send.session else {
+                continue;
+            };
+            let Some(&d) = dispatched.get(send.id.as_str()) else {
+                continue;
+            };
+            match latest.get(session) {
+                Some(&(earlier, de)) if de.idx > d.idx => out.add(
+                    d,
+                    vec![send.at.idx, d.idx, de.idx],
+                    format!(
+                        "tab{tab}: {} reached the agent in {session} before {earlier}, though send() accepted it later",
+                        send.id
+                    ),
+                ),
+                _ => {
+                    latest.insert(session, (send.id.as_str(), d));
+                }
+            }
+        }
+    }
+}
+
+fn no_silent_send_loss(ctx: &Context, f: &Facts, out: &mut Found) {
+    let dispatched = first_dispatch(f);
+    for (tab, t) in &f.tabs {
+        for send in &t.accepted {
+            if !judged(ctx, send.at.ms)
+                || dispatched.contains_key(send.id.as_str())
+                || t.failed_reported.contains(&send.id)
+            {
+                continue;
+            }
+            let target = send
+                .session
+                .as_ref()
+                .map_or("a new session".to_string(), |s| s.to_string());
+            out.add(
+                send.at,
+                vec![send.at.idx],
+                format!(
+                    "tab{tab}: send() accepted {} for {target} at {} ms; it was never dispatched to the agent nor reported failed",
+                    send.id, send.at.ms
+                ),
+            );
+        }
+    }
+}
+
+fn no_duplicate_dispatch(f: &Facts, out: &mut Found) {
+    let mut seen: BTreeMap<&str, At> = BTreeMap::new();
+    for (at, a) in &f.agent_inputs {
+        if let Some(first) = seen.get(a.client_msg_id.as_str()) {
+            out.add(
+                *at,
+                vec![first.idx, at.idx],
+                format!(
+                    "{} dispatched again to the agent (in {}, first at {} ms){}",
+                    a.client_msg_id,
+                    a.session,
+                    first.ms,
+                    if a.new_session {
+                        ", starting another session"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        } else {
+            seen.insert(&a.client_msg_id, *at);
+        }
+    }
+}
+
+fn event_order(f: &Facts, out: &mut Found) {
+    for (tab, t) in &f.tabs {
+        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
+        let mut max: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
+        for (at, s, q) in &t.applied {
+            if !seen.insert((s, *q)) {
+                continue;
+            }
+            match max.get(s) {
+                Some(&(m, idx)) if *q < m => out.add(
+                    *at,
+                    vec![idx, at.idx],
+                    format!("tab{tab}: the app got {s}#{q} after {s}#{m}"),
+                ),
+                _ => {
+                    max.insert(s, (*q, at.idx));
+                }
+            }
+        }
+    }
+}
+
+fn no_duplicate_apply(f: &Facts, out: &mut Found) {
+    for (tab, t) in &f.tabs {
+        let mut seen: BTreeMap<(&SessionId, Seq), usize> = BTreeMap::new();
+        let mut cursor: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
+        for (at, s, q) in &t.applied {
+            if let Some(&first) = seen.get(&(s, *q)) {
+                out.add(
+                    *at,
+                    vec![first, at.idx],
+                    format!("tab{tab}: the app applied {s}#{q} a second time"),
+                );
+            } else {
+                seen.insert((s, *q), at.idx);
+            }
+            if let Some(&(c, idx)) = cursor.get(s) {
+                if *q < c {
+                    out.add(
+                        *at,
+                        vec![idx, at.idx],
+                        format!("tab{tab}: the cursor for {s} moved backwards from {c} to {q}"),
+                    );
+                }
+            }
+            cursor.insert(s, (*q, at.idx));
+        }
+    }
+}
+
+/// A tab's watch intervals per session in seq space, as the server confirmed them.
+fn watch_intervals(f: &Facts, tab: u32) -> BTreeMap<SessionId, Vec<(Seq, Seq)>> {
+    let mut open: BTreeMap<SessionId, Seq> = BTreeMap::new();
+    let mut closed: BTreeMap<SessionId, Vec<(Seq, Seq)>> = BTreeMap::new();
+    let mut active: Option<SessionId> = None;
+    let mut unwatch = |open: &mut BTreeMap<SessionId, Seq>, s: &SessionId, now: Seq| {
+        if let Some(start) = open.remove(s) {
+            closed.entry(s.clone()).or_default().push((start, now));
+        }
+    };
+    for (_, conn, change, last) in &f.watch_changes {
+        if f.conn_tab.get(conn) != Some(&tab) {
+            continue;
+        }
+        match change {
+            WatchChange::Watch(s) => {
+                open.entry(s.clone()).or_insert(*last);
+            }
+            WatchChange::Unwatch(s) => {
+                unwatch(&mut open, s, *last);
+                if active.as_ref() == Some(s) {
+                    active = None;
+                }
+            }
+            WatchChange::SetActive(s) => {
+                open.entry(s.clone()).or_insert(*last);
+                active = Some(s.clone());
+            }
+            WatchChange::Switch(s) => {
+                if let Some(prev) = active.take().filter(|p| p != s) {
+                    unwatch(&mut open, &prev, *last);
+                }
+                open.entry(s.clone()).or_insert(*last);
+                active = Some(s.clone());
+            }
+        }
+    }
+    for (s, start) in open {
+        closed.entry(s).or_default().push((start, Seq::MAX));
+    }
+    closed
+}
+
+fn no_silent_event_loss(ctx: &Context, f: &Facts, out: &mut Found) {
+    for (&tab, t) in &f.tabs {
+        let intervals = watch_intervals(f, tab);
+        if intervals.is_empty() {
+            continue;
+        }
+        let applied: BTreeSet<(&SessionId, Seq)> =
+            t.applied.iter().map(|(_, s, q)| (s, *q)).collect();
+        for (at, s, q, _) in &f.appended {
+            let watched = intervals
+                .get(s)
+                .is_some_and(|list| list.iter().any(|(from, to)| q > from && q <= to));
+            if watched && judged(ctx, at.ms) && !applied.contains(&(s, *q)) {
+                out.add(
+                    *at,
+                    vec![at.idx],
+                    format!("tab{tab} watches {s} but never got {s}#{q} (stored at {} ms) nor a gap marker", at.ms),
+                );
+            }
+        }
+    }
+}
+
+fn bounded_replay(ctx: &Context, f: &Facts, out: &mut Found) {
+    let limit = ctx.params.server.sync.batch_limit;
+    for (at, b) in &f.sync_batches {
+        if b.sent > limit {
+            out.add(
+                *at,
+                vec![at.idx],
+                format!(
+                    "one sync tick sent {} events of {} to {} (limit {limit})",
+                    b.sent, b.session, b.conn
+                ),
+            );
+        }
+    }
+    let minutes = f.scenario_end().div_ceil(60_000).max(1) as usize;
+    let bound = limit * minutes;
+    for (tab, t) in &f.tabs {
+        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
+        let mut resent = 0;
+        for (at, s, q) in &t.applied {
+            if !seen.insert((s, *q)) {
+                resent += 1;
+                if resent == bound + 1 {
+                    out.add(
+                        *at,
+                        vec![at.idx],
+                        format!("tab{tab} was re-sent more than {bound} events it already had (a replay storm)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn bounded_queue(ctx: &Context, f: &Facts, out: &mut Found) {
+    let cap = ctx.params.client.max_pending_sends;
+    let budget = ctx
+        .params
+        .client
+        .attempt_budget
+        .unwrap_or(DEFAULT_ATTEMPT_BOUND) as usize;
+    for (tab, t) in &f.tabs {
+        if let Some((at, len)) = t.queue.iter().find(|(_, len)| *len > cap) {
+            out.add(
+                *at,
+                vec![at.idx],
+                format!("tab{tab}: the pending queue reached {len} items (cap {cap})"),
+            );
+        }
+        let mut attempts: BTreeMap<&str, usize> = BTreeMap::new();
+        for post in t.posts.values() {
+            let Some(id) = post.body.client_msg_id() else {
+                continue;
+            };
+            let n = attempts.entry(id).or_insert(0);
+            *n += 1;
+            if *n == budget + 1 {
+                out.add(
+                    post.at,
+                    vec![post.at.idx],
+                    format!("tab{tab}: {id} was posted more than {budget} times"),
+                );
+            }
+        }
+    }
+}
+
+fn server_survives(f: &Facts, out: &mut Found) {
+    for (at, reason) in &f.crashes {
+        out.add(
+            *at,
+            vec![at.idx],
+            format!("the server process died: {reason}"),
+        );
+    }
+}
+
+fn restart_consistency(f: &Facts, out: &mut Found) {
+    // (a) what each restart left behind.
+    for (k, boot) in f.boots.iter().enumerate().skip(1) {
+        let settled = f.boot_settled.get(k).copied().unwrap_or(usize::MAX);
+        let mut state: BTreeMap<&SessionId, SessionState> = BTreeMap::new();
+        for (at, s, st) in &f.states {
+            if at.idx >= settled {
+                break;
+            }
+            state.insert(s, *st);
+        }
+        for (s, st) in state {
+            if st.is_stale_after_restart() {
+                out.add(
+                    *boot,
+                    vec![boot.idx],
+                    format!("after the restart at {} ms, {s} is still {st}", boot.ms),
+                );
+            }
+        }
+    }
+    // (b) messages persisted before a crash must be executed or reported.
+    let Some(last_down) = f.downs.last() else {
+        return;
+    };
+    let dispatched = first_dispatch(f);
+    let reported: BTreeSet<&String> = f
+        .tabs
+        .values()
+        .flat_map(|t| t.failed_reported.iter())
+        .collect();
+    for (at, s, q, kind) in &f.appended {
+        let EventKind::UserMessage { client_msg_id, .. } = kind else {
+            continue;
+        };
+        if at.idx > last_down.idx {
+            break;
+        }
+        let crashed_after = f.downs.iter().find(|d| d.idx > at.idx);
+        if let Some(down) = crashed_after {
+            if !dispatched.contains_key(client_msg_id.as_str()) && !reported.contains(client_msg_id)
+            {
+                out.add(
+                    *down,
+                    vec![at.idx, down.idx],
+                    format!(
+                        "{client_msg_id} was persisted in {s} as #{q} before the server went down at {} ms, and was never executed nor reported failed",
+                        down.ms
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Sessions a tab still follows: those it got events for, minus ones it unwatched last.
+fn followed(t: &TabFacts) -> BTreeSet<&SessionId> {
+    let mut follow: BTreeSet<&SessionId> = t.applied.iter().map(|(_, s, _)| s).collect();
+    let mut last_call: BTreeMap<&SessionId, bool> = BTreeMap::new();
+    for (_, msg) in &t.watch_calls {
+        match msg {
+            ClientMsg::Unwatch { session } => {
+                last_call.insert(session, false);
+            }
+            ClientMsg::Watch { session } | ClientMsg::SwitchSession { session } => {
+                last_call.insert(session, true);
+            }
+            _ => {}
+        }
+    }
+    follow.retain(|s| last_call.get(s).copied().unwrap_or(true));
+    follow
+}
+
+fn liveness(f: &Facts, out: &mut Found) {
+    let Some(end) = f.end else {
+        return;
+    };
+    let server_up = f.boots.last().map(|b| b.idx) > f.downs.last().map(|d| d.idx);
+    if !server_up {
+        out.add(
+            end,
+            vec![end.idx],
+            "the server was still down at the end of the heal phase".into(),
+        );
+    }
+    let scenario_end = f.scenario_end();
+    for (tab, t) in &f.tabs {
+        if !t.wants_connection {
+            continue;
+        }
+        let mut problems = Vec::new();
+        if !t.open {
+            problems.push("not connected".to_string());
+        }
+        if let Some((_, len)) = t.queue.last().filter(|(_, len)| *len > 0) {
+            problems.push(format!("{len} sends still queued"));
+        }
+        let in_flight = t.posts.keys().filter(|r| !t.done.contains_key(r)).count();
+        if in_flight > 0 {
+            problems.push(format!("{in_flight} requests still in flight"));
+        }
+        for s in followed(t) {
+            let have = t
+                .applied
+                .iter()
+                .filter(|(_, x, _)| x == s)
+                .map(|(_, _, q)| *q)
+                .max()
+                .unwrap_or(0);
+            let head = f.head_at(s, scenario_end);
+            if have < head {
+                problems.push(format!("at {s}#{have}, store head is {head}"));
+            }
+        }
+        if !problems.is_empty() {
+            out.add(
+                end,
+                vec![end.idx],
+                format!(
+                    "tab{tab} did not recover after the faults healed: {}",
+                    problems.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+fn connection_hygiene(f: &Facts, out: &mut Found) {
+    for (tab, t) in &f.tabs {
+        let mut latest_welcome = None;
+        for (i, b) in t.batches.iter().enumerate() {
+            match &b.input {
+                ClientInput::Frame { es, frame } => {
+                    if let ssesim_model::ServerEvent::Welcome { connection_id, .. } = frame.data {
+                        latest_welcome = Some(connection_id);
+                    }
+                    stale_callback(*tab, t, i, *es, b, out);
+                }
+                ClientInput::StreamError { es } => stale_callback(*tab, t, i, *es, b, out),
+                ClientInput::PostDone { req, outcome } => {
+                    let Some(post) = t.posts.get(req) else {
+                        continue;
+                    };
+                    let reacted = b.queue_changed
+                        || b.outputs
+                            .iter()
+                            .any(|o| !matches!(o, ClientOutput::Dropped { .. }));
+                    let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
+                    if is_404 && !reacted {
+                        out.add(
+                            b.at,
+                            vec![post.at.idx, b.at.idx],
+                            format!(
+                                "tab{tab}: {req} ({}) got 404 for connection {}, and the tab carried on as if it had succeeded",
+                                brief(&post.body),
+                                post.conn
+                            ),
+                        );
+                    }
+                    let opened = b
+                        .outputs
+                        .iter()
+                        .any(|o| matches!(o, ClientOutput::App(AppNotice::Open)));
+                    let stale = latest_welcome.is_some_and(|w| w != post.conn);
+                    if matches!(post.body, ClientMsg::Reconnect { .. }) && opened && stale {
+                        out.add(
+                            b.at,
+                            vec![post.at.idx, b.at.idx],
+                            format!("tab{tab}: a reconnect reply for replaced connection {} opened the tab", post.conn),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A callback from an EventSource the tab had already closed must change nothing.
+fn stale_callback(
+    tab: u32,
+    t: &TabFacts,
+    batch: usize,
+    es: ssesim_model::EsId,
+    b: &crate::facts::Batch,
+    out: &mut Found,
+) {
+    if t.closed_streams
+        .get(&es)
+        .is_some_and(|&closed| closed < batch)
+        && !b.outputs.is_empty()
+    {
+        out.add(
+            b.at,
+            vec![b.at.idx],
+            format!("tab{tab}: a callback of closed stream {es} still changed the client"),
+        );
+    }
+}
+
+fn brief(msg: &ClientMsg) -> String {
+    match msg.client_msg_id() {
+        Some(id) => format!(
+            "{} {id}",
+            msg.endpoint().map_or("?".into(), |e| e.to_string())
+        ),
+        None => msg.endpoint().map_or("?".into(), |e| e.to_string()),
+    }
+}

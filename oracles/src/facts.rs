@@ -1,0 +1,312 @@
+//! One pass over a history, indexing what the oracles ask about. Every oracle then runs
+//! over these indices, so checking stays linear in the history's length.
+
+use ssesim_model::{
+    AgentInput, AppNotice, ClientInput, ClientMsg, ClientOutput, ConnId, EsId, EventKind,
+    FrameName, Millis, Origin, PostOutcome, ReqId, Seq, ServerEvent, ServerInput, ServerOutput,
+    SessionId,
+};
+use ssesim_sim::history::{Event, History};
+use ssesim_sim::turmoil::DRAIN_MS;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A record's position and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub idx: usize,
+    pub ms: Millis,
+}
+
+#[derive(Clone, Debug)]
+pub struct AcceptedSend {
+    pub at: At,
+    pub id: String,
+    pub session: Option<SessionId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Post {
+    pub at: At,
+    pub conn: ConnId,
+    pub body: ClientMsg,
+    /// Issued by a flush (a welcome or a reconnect success), not by `send()` directly.
+    pub from_flush: bool,
+}
+
+/// What one input to a tab made it do.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub at: At,
+    pub input: ClientInput,
+    pub outputs: Vec<ClientOutput>,
+    pub queue_changed: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TabFacts {
+    pub batches: Vec<Batch>,
+    pub accepted: Vec<AcceptedSend>,
+    /// (at, session, seq) of every session event handed to the app, in order.
+    pub applied: Vec<(At, SessionId, Seq)>,
+    pub failed_reported: BTreeSet<String>,
+    /// Accepted watch, unwatch and switch calls, in order.
+    pub watch_calls: Vec<(At, ClientMsg)>,
+    /// Streams this tab closed, with the batch index that closed them.
+    pub closed_streams: BTreeMap<EsId, usize>,
+    pub posts: BTreeMap<ReqId, Post>,
+    pub done: BTreeMap<ReqId, (At, PostOutcome)>,
+    pub queue: Vec<(At, usize)>,
+    /// Connection ids this tab received in welcomes.
+    pub conns: BTreeSet<ConnId>,
+    /// Whether the app asked to be connected at the end (connect without a later disconnect).
+    pub wants_connection: bool,
+    /// The last `_open`/`_close` the app saw: true when connected.
+    pub open: bool,
+}
+
+/// A server-confirmed change to what a connection watches.
+#[derive(Clone, Debug)]
+pub enum WatchChange {
+    Watch(SessionId),
+    Unwatch(SessionId),
+    /// `/send`: watch and make active.
+    SetActive(SessionId),
+    /// `/switch`: unwatch the previous active session, then watch and make active.
+    Switch(SessionId),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub tabs: BTreeMap<u32, TabFacts>,
+    pub conn_tab: BTreeMap<ConnId, u32>,
+    /// Every store append, in order: (at, session, seq, kind).
+    pub appended: Vec<(At, SessionId, Seq, EventKind)>,
+    pub agent_inputs: Vec<(At, AgentInput)>,
+    pub crashes: Vec<(At, String)>,
+    /// (at, boot) of every boot, first included.
+    pub boots: Vec<At>,
+    /// For each boot, the index of the first record after its recovery outputs.
+    pub boot_settled: Vec<usize>,
+    pub downs: Vec<At>,
+    pub sync_batches: Vec<(At, ssesim_model::registry::SyncBatch)>,
+    /// (at, conn, change, last_seq at that moment) for 2xx-answered watch-like requests.
+    pub watch_changes: Vec<(At, ConnId, WatchChange, Seq)>,
+    pub deliveries: Vec<(At, ConnId, Origin)>,
+    pub interrupts_called: Vec<At>,
+    pub interrupts_settled: Vec<(At, bool)>,
+    pub heal: Option<At>,
+    pub end: Option<At>,
+    /// Session states as the store holds them, replayed: (at, session, state).
+    pub states: Vec<(At, SessionId, ssesim_model::SessionState)>,
+    pub wire: Vec<(At, Option<u32>, ssesim_sim::history::WireEvent)>,
+    pub last_seq: Seq,
+}
+
+impl Facts {
+    pub fn gather(history: &History) -> Facts {
+        let mut f = Facts::default();
+        let mut pending_request: Option<(ConnId, ClientMsg)> = None;
+        let mut booting = false;
+        for (idx, r) in history.records.iter().enumerate() {
+            let at = At { idx, ms: r.at };
+            if booting && !matches!(r.event, Event::ServerOut { .. }) {
+                booting = false;
+                f.boot_settled.push(idx);
+            }
+            match &r.event {
+                Event::ClientIn { tab, input } => {
+                    let t = f.tabs.entry(*tab).or_default();
+                    match input {
+                        ClientInput::Connect => t.wants_connection = true,
+                        ClientInput::Disconnect => t.wants_connection = false,
+                        ClientInput::Frame {
+                            frame:
+                                ssesim_model::Frame {
+                                    name: FrameName::Welcome,
+                                    data: ServerEvent::Welcome { connection_id, .. },
+                                    ..
+                                },
+                            ..
+                        } => {
+                            t.conns.insert(*connection_id);
+                            f.conn_tab.insert(*connection_id, *tab);
+                        }
+                        ClientInput::PostDone { req, outcome } => {
+                            t.done.insert(*req, (at, outcome.clone()));
+                        }
+                        _ => {}
+                    }
+                    t.batches.push(Batch {
+                        at,
+                        input: input.clone(),
+                        outputs: Vec::new(),
+                        queue_changed: false,
+                    });
+                }
+                Event::ClientOut { tab, output } => {
+                    let t = f.tabs.entry(*tab).or_default();
+                    if let Some(b) = t.batches.last_mut() {
+                        b.outputs.push(output.clone());
+                    }
+                    match output {
+                        ClientOutput::SendReturned {
+                            msg,
+                            accepted: true,
+                        } => match msg {
+                            ClientMsg::Send {
+                                session,
+                                client_msg_id,
+                                ..
+                            } => t.accepted.push(AcceptedSend {
+                                at,
+                                id: client_msg_id.clone(),
+                                session: session.clone(),
+                            }),
+                            ClientMsg::Interrupt {
+                                session,
+                                client_msg_id,
+                                ..
+                            } => t.accepted.push(AcceptedSend {
+                                at,
+                                id: client_msg_id.clone(),
+                                session: Some(session.clone()),
+                            }),
+                            ClientMsg::Watch { .. }
+                            | ClientMsg::Unwatch { .. }
+                            | ClientMsg::SwitchSession { .. } => {
+                                t.watch_calls.push((at, msg.clone()))
+                            }
+                            _ => {}
+                        },
+                        ClientOutput::CloseStream { es } => {
+                            let batch = t.batches.len().saturating_sub(1);
+                            t.closed_streams.entry(*es).or_insert(batch);
+                        }
+                        ClientOutput::App(AppNotice::Event {
+                            event: ServerEvent::Session(e),
+                        }) => t.applied.push((at, e.session.clone(), e.seq)),
+                        ClientOutput::App(AppNotice::SendFailed { msg }) => {
+                            if let Some(id) = msg.client_msg_id() {
+                                t.failed_reported.insert(id.to_string());
+                            }
+                        }
+                        ClientOutput::App(AppNotice::Open) => t.open = true,
+                        ClientOutput::App(AppNotice::Close) => t.open = false,
+                        ClientOutput::Post {
+                            req,
+                            connection_id,
+                            body,
+                            ..
+                        } => {
+                            let from_flush = t.batches.last().is_some_and(|b| match &b.input {
+                                ClientInput::Frame { frame, .. } => {
+                                    frame.name == FrameName::Welcome
+                                }
+                                ClientInput::PostDone { .. } => true,
+                                _ => false,
+                            }) && !matches!(body, ClientMsg::Reconnect { .. });
+                            t.posts.insert(
+                                *req,
+                                Post {
+                                    at,
+                                    conn: *connection_id,
+                                    body: body.clone(),
+                                    from_flush,
+                                },
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                Event::Queue { tab, pending } => {
+                    let t = f.tabs.entry(*tab).or_default();
+                    t.queue.push((at, *pending));
+                    if let Some(b) = t.batches.last_mut() {
+                        b.queue_changed = true;
+                    }
+                }
+                Event::ServerIn { input } => match input {
+                    ServerInput::Request { request, .. } => {
+                        pending_request = request.connection_id.map(|c| (c, request.body.clone()));
+                    }
+                    ServerInput::InterruptSettled { ok, .. } => {
+                        f.interrupts_settled.push((at, *ok))
+                    }
+                    _ => {}
+                },
+                Event::ServerOut { output } => match output {
+                    ServerOutput::Appended(e) => {
+                        f.last_seq = f.last_seq.max(e.seq);
+                        if let EventKind::SessionStateChanged { internal, .. } = &e.kind {
+                            f.states.push((at, e.session.clone(), *internal));
+                        }
+                        f.appended
+                            .push((at, e.session.clone(), e.seq, e.kind.clone()));
+                    }
+                    ServerOutput::AgentInput(a) => f.agent_inputs.push((at, a.clone())),
+                    ServerOutput::Crash { reason } => f.crashes.push((at, reason.clone())),
+                    ServerOutput::SyncBatch(b) => f.sync_batches.push((at, b.clone())),
+                    ServerOutput::Deliver(d) => f.deliveries.push((at, d.conn, d.origin)),
+                    ServerOutput::CallInterrupt { .. } => f.interrupts_called.push(at),
+                    ServerOutput::Respond { response, .. } => {
+                        if let Some((conn, body)) = pending_request.take() {
+                            if response.is_success() {
+                                for change in watch_changes(&body) {
+                                    f.watch_changes.push((at, conn, change, f.last_seq));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                Event::ServerUp { .. } => {
+                    f.boots.push(at);
+                    booting = true;
+                }
+                Event::ServerDown { .. } => f.downs.push(at),
+                Event::Heal => f.heal = Some(at),
+                Event::End { .. } => f.end = Some(at),
+                Event::Wire { tab, event } => f.wire.push((at, *tab, event.clone())),
+                Event::Step { .. } => {}
+            }
+        }
+        if booting {
+            f.boot_settled.push(history.records.len());
+        }
+        f
+    }
+
+    /// The store's head seq of a session as of a time (0 when it had none).
+    pub fn head_at(&self, session: &SessionId, until: Millis) -> Seq {
+        self.appended
+            .iter()
+            .take_while(|(at, ..)| at.ms <= until)
+            .filter(|(_, s, ..)| s == session)
+            .map(|(_, _, q, _)| *q)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// When the scenario proper ended (the End record is a drain window later).
+    pub fn scenario_end(&self) -> Millis {
+        self.end.map_or(0, |e| e.ms.saturating_sub(DRAIN_MS))
+    }
+}
+
+/// What a successful request changes in its connection's watch set ([H1]).
+fn watch_changes(body: &ClientMsg) -> Vec<WatchChange> {
+    match body {
+        ClientMsg::Watch { session } => vec![WatchChange::Watch(session.clone())],
+        ClientMsg::Unwatch { session } => vec![WatchChange::Unwatch(session.clone())],
+        ClientMsg::SwitchSession { session } => vec![WatchChange::Switch(session.clone())],
+        ClientMsg::Send {
+            session: Some(session),
+            ..
+        } => vec![WatchChange::SetActive(session.clone())],
+        ClientMsg::Reconnect { sessions } => sessions
+            .iter()
+            .map(|c| WatchChange::Watch(c.session.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
