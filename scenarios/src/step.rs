@@ -154,8 +154,8 @@ pub enum Action {
         #[serde(default = "one")]
         count: u32,
     },
-    /// The browser re-opens the tab's stream twice, `gap_ms` apart, each time with a
-    /// fresh welcome and connectionId.
+    /// The browser re-opens the tab's stream twice in quick succession; the tab gets the
+    /// two welcomes, each with a fresh connectionId, `gap_ms` apart.
     DoubleWelcome {
         client: u32,
         #[serde(default = "default_gap")]
