@@ -179,6 +179,7 @@ fn replay(
             "verdict": if pass { "pass" } else { "fail" },
             "violations": verdicts.violations,
             "unjudged": verdicts.unjudged,
+            "expected": scenario.expect.get(&scenario.revision),
             "end": report.history.end_verdict(),
             "probes": ssesim_oracles::probes(&report.history),
             "stats": report.stats,
@@ -187,6 +188,21 @@ fn replay(
     } else {
         print!("{}", ssesim_sim::timeline::render(&report.history.records));
         print_verdicts(&verdicts);
+        if let Some(expected) = scenario.expect.get(&scenario.revision) {
+            let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            expected.sort_unstable();
+            let mut actual = verdicts.failed_ids();
+            actual.sort_unstable();
+            let verdict = if expected == actual {
+                "matches"
+            } else {
+                "DIFFERS from"
+            };
+            println!(
+                "this run {verdict} the file's expectation for {}: {expected:?}",
+                scenario.revision
+            );
+        }
         println!(
             "\n{}: revision {}, seed {seed}, {} records, hash {}: {}",
             scenario.name,

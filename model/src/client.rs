@@ -58,6 +58,12 @@ pub enum ClientInput {
     Send {
         msg: ClientMsg,
     },
+    /// The app calls `trackSeq(session, seq)`: it loaded the session's history up to `seq`
+    /// itself (mitzo's REST history fetch) and seeds the reconnect cursor with it.
+    TrackSeq {
+        session: SessionId,
+        seq: Seq,
+    },
     /// The app calls `checkAndReconnect(force)`.
     CheckAndReconnect {
         force: bool,
@@ -251,6 +257,7 @@ impl Client {
                 self.out.push(ClientOutput::SendReturned { msg, accepted });
             }
             ClientInput::CheckAndReconnect { force } => self.check_and_reconnect(force),
+            ClientInput::TrackSeq { session, seq } => self.track_seq(session, seq),
             ClientInput::Frame { es, frame } => self.on_frame(es, frame),
             ClientInput::StreamError { .. } => self.on_error(),
             ClientInput::PostDone { req, outcome } => self.on_post_done(now, req, outcome),

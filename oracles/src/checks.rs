@@ -72,6 +72,7 @@ impl Found {
     }
 
     fn finish(mut self) -> Vec<Violation> {
+        self.list.sort_by_key(|v| v.at_ms);
         if self.extra > 0 {
             let last = self.list.last().map_or(0, |v| v.at_ms);
             self.list.push(Violation {
@@ -529,7 +530,11 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                             .iter()
                             .any(|o| !matches!(o, ClientOutput::Dropped { .. }));
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
-                    if is_404 && !reacted {
+                    // A reconnect reply for a connection the tab has since replaced is
+                    // rightly ignored: that is the staleness guard doing its job.
+                    let replaced = matches!(post.body, ClientMsg::Reconnect { .. })
+                        && latest_welcome.is_some_and(|w| w != post.conn);
+                    if is_404 && !reacted && !replaced {
                         out.add(
                             b.at,
                             vec![post.at.idx, b.at.idx],

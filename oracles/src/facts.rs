@@ -46,7 +46,8 @@ pub struct Batch {
 pub struct TabFacts {
     pub batches: Vec<Batch>,
     pub accepted: Vec<AcceptedSend>,
-    /// (at, session, seq) of every session event handed to the app, in order.
+    /// (at, session, seq) of every session event the app holds, in the order it got them:
+    /// handed over by the client, or loaded by the app itself before a `trackSeq`.
     pub applied: Vec<(At, SessionId, Seq)>,
     pub failed_reported: BTreeSet<String>,
     /// Accepted watch, unwatch and switch calls, in order.
@@ -133,6 +134,21 @@ impl Facts {
                         }
                         ClientInput::PostDone { req, outcome } => {
                             t.done.insert(*req, (at, outcome.clone()));
+                        }
+                        ClientInput::TrackSeq { session, seq } => {
+                            // The app fetched the history up to `seq` itself: it holds
+                            // those events as surely as if the stream had brought them.
+                            let held = t
+                                .applied
+                                .iter()
+                                .filter(|(_, s, _)| s == session)
+                                .map(|(_, _, q)| *q)
+                                .max();
+                            for (_, s, q, _) in &f.appended {
+                                if s == session && *q <= *seq && held.is_none_or(|h| *q > h) {
+                                    t.applied.push((at, s.clone(), *q));
+                                }
+                            }
                         }
                         _ => {}
                     }

@@ -58,6 +58,11 @@ pub struct Scenario {
     /// order. The file need not be sorted.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// What the scenario is expected to show: per revision name, the ids of the
+    /// invariants that fail on it (an empty list: all hold). The catalog test runs every
+    /// file against every revision and compares; `replay` reports the comparison.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub expect: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn default_revision() -> String {

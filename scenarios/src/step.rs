@@ -72,6 +72,15 @@ pub enum Action {
     Visible { client: u32 },
     /// `checkAndReconnect(true)`.
     ForceReconnect { client: u32 },
+    /// The app loads a session's history itself and calls `trackSeq(session, seq)`, so it
+    /// holds every event up to `seq`; no `seq` means the store's head for the session at
+    /// that moment.
+    TrackSeq {
+        client: u32,
+        session: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
 
     // --- the agent, on the server ----------------------------------------------------
     /// The agent appends `count` outputs to a session, one every `every_ms` (the first at
@@ -213,7 +222,7 @@ fn default_gap() -> u64 {
 
 impl Action {
     /// Every action name (`do` value), in declaration order.
-    pub const NAMES: [&'static str; 28] = [
+    pub const NAMES: [&'static str; 29] = [
         "connect",
         "disconnect",
         "send",
@@ -225,6 +234,7 @@ impl Action {
         "hidden",
         "visible",
         "force_reconnect",
+        "track_seq",
         "emit",
         "session_state",
         "crash",
@@ -259,6 +269,7 @@ impl Action {
             Hidden { .. } => "hidden",
             Visible { .. } => "visible",
             ForceReconnect { .. } => "force_reconnect",
+            TrackSeq { .. } => "track_seq",
             Emit { .. } => "emit",
             SessionState { .. } => "session_state",
             Crash => "crash",
@@ -294,6 +305,7 @@ impl Action {
             | Hidden { client }
             | Visible { client }
             | ForceReconnect { client }
+            | TrackSeq { client, .. }
             | Partition { client, .. }
             | Repair { client, .. }
             | Hold { client }
@@ -322,6 +334,7 @@ impl Action {
                 | Hidden { .. }
                 | Visible { .. }
                 | ForceReconnect { .. }
+                | TrackSeq { .. }
                 | Emit { .. }
                 | SessionState { .. }
         )

@@ -58,7 +58,8 @@ const FULL: &str = r#"{
     { "at_ms": 240, "do": "lose_response", "endpoint": "interrupt", "count": 2 },
     { "at_ms": 250, "do": "interrupt_fails" },
     { "at_ms": 260, "do": "double_welcome", "client": 1, "gap_ms": 7 },
-    { "at_ms": 270, "do": "transport_throws", "client": 1, "on": true }
+    { "at_ms": 270, "do": "transport_throws", "client": 1, "on": true },
+    { "at_ms": 280, "do": "track_seq", "client": 1, "session": "s2", "seq": 12 }
   ]
 }"#;
 
@@ -88,7 +89,7 @@ fn parses_a_full_example() {
     );
     assert_eq!(s.network.max_latency_ms, 20);
     assert_eq!(s.heal_at(), 30000);
-    assert_eq!(s.steps.len(), 31);
+    assert_eq!(s.steps.len(), 32);
     // Every action appears at least once.
     let mut names: Vec<&str> = s.steps.iter().map(|st| st.action.name()).collect();
     names.sort_unstable();

@@ -40,6 +40,8 @@ pub enum TabCall {
     Hidden,
     Visible,
     ForceReconnect,
+    /// `trackSeq`; `None` is resolved to the store's head by the engine.
+    TrackSeq(SessionId, Option<u64>),
 }
 
 /// Expands and time-orders a scenario's steps (stable for equal times).
@@ -146,6 +148,11 @@ pub fn expand(scenario: &Scenario) -> Vec<Scheduled> {
             Action::ForceReconnect { client } => {
                 push(at, tab_call(*client, TabCall::ForceReconnect))
             }
+            Action::TrackSeq {
+                client,
+                session: s,
+                seq,
+            } => push(at, tab_call(*client, TabCall::TrackSeq(session(s), *seq))),
             Action::Emit {
                 session: s,
                 count,

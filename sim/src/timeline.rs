@@ -114,6 +114,7 @@ pub fn describe(record: &Record) -> Option<(Actor, String)> {
                 ClientInput::Connect => "connect()".to_string(),
                 ClientInput::Disconnect => "disconnect()".to_string(),
                 ClientInput::CheckAndReconnect { force } => format!("checkAndReconnect({force})"),
+                ClientInput::TrackSeq { session, seq } => format!("trackSeq({session}, {seq})"),
                 ClientInput::StreamError { es } => format!("{es} error"),
                 ClientInput::PostDone { req, outcome } => match outcome {
                     PostOutcome::Status { status, .. } => format!("{req} -> {status}"),

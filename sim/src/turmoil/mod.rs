@@ -99,6 +99,17 @@ impl World {
         }
     }
 
+    /// The store's head for a session, whether a process holds the store or the disk does.
+    fn head_seq(&self, session: &ssesim_model::SessionId) -> ssesim_model::Seq {
+        if let Some(server) = self.server.borrow().as_ref() {
+            return server.store().head_seq(session);
+        }
+        self.disk
+            .borrow()
+            .as_ref()
+            .map_or(0, |d| d.head_seq(session))
+    }
+
     pub fn server_is_up(&self) -> bool {
         self.server.borrow().is_some()
     }
@@ -289,6 +300,10 @@ impl Engine {
                         ClientInput::Page(PageEvent::Visible)
                     }
                     TabCall::ForceReconnect => ClientInput::CheckAndReconnect { force: true },
+                    TabCall::TrackSeq(session, seq) => ClientInput::TrackSeq {
+                        session: session.clone(),
+                        seq: seq.unwrap_or_else(|| w.head_seq(session)),
+                    },
                 };
                 w.push_tab(*tab, TabCommand::Input(input));
             }

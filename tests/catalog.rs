@@ -1,0 +1,109 @@
+//! Every catalog scenario against every revision, compared with what the file says it shows.
+
+use ssesim_model::revisions;
+use ssesim_oracles::{check, invariant, Context};
+use ssesim_scenarios::{load_file, Scenario};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn catalog() -> Vec<(PathBuf, Scenario)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the catalog directory exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            (p, s)
+        })
+        .collect()
+}
+
+fn failed(scenario: &Scenario, revision: &str) -> BTreeSet<String> {
+    let params = revisions::preset(revision).expect("known revision");
+    let report = ssesim_sim::turmoil::run(scenario, &params, scenario.seed);
+    let verdicts = check(&Context::new(scenario, &params), &report.history);
+    verdicts
+        .failed_ids()
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_catalog_file_matches_its_expectation_on_every_revision() {
+    let mut mismatches = Vec::new();
+    for (path, scenario) in catalog() {
+        for &revision in revisions::NAMES {
+            let Some(expected) = scenario.expect.get(revision) else {
+                mismatches.push(format!(
+                    "{}: states no expectation for revision {revision}",
+                    path.display()
+                ));
+                continue;
+            };
+            for id in expected {
+                assert!(
+                    invariant(id).is_some(),
+                    "{}: unknown invariant `{id}`",
+                    path.display()
+                );
+            }
+            let expected: BTreeSet<String> = expected.iter().cloned().collect();
+            let actual = failed(&scenario, revision);
+            if actual != expected {
+                mismatches.push(format!(
+                    "{} on {revision}: expected {:?}, got {:?} (see: cargo run --release -- replay {} --revision {revision})",
+                    path.display(),
+                    expected,
+                    actual,
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "catalog mismatches:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn the_quiet_scenario_passes_every_invariant_and_judges_liveness() {
+    let (_, quiet) = catalog()
+        .into_iter()
+        .find(|(_, s)| s.name == "quiet")
+        .expect("scenarios/catalog/quiet.json");
+    let params = revisions::preset("baseline").unwrap();
+    let report = ssesim_sim::turmoil::run(&quiet, &params, quiet.seed);
+    let verdicts = check(&Context::new(&quiet, &params), &report.history);
+    assert!(verdicts.violations.is_empty(), "{:#?}", verdicts.violations);
+    assert!(
+        verdicts.unjudged.is_empty(),
+        "unjudged: {:?}",
+        verdicts.unjudged
+    );
+}
+
+#[test]
+fn the_baseline_fails_the_headline_invariants_somewhere_in_the_catalog() {
+    let mut seen = BTreeSet::new();
+    for (_, scenario) in catalog() {
+        seen.extend(failed(&scenario, "baseline"));
+    }
+    for id in [
+        "server_survives",
+        "no_silent_send_loss",
+        "connection_hygiene",
+    ] {
+        assert!(
+            seen.contains(id),
+            "no catalog scenario shows {id} failing on the baseline"
+        );
+    }
+}
