@@ -1,0 +1,210 @@
+//! The command line as a user meets it: outputs, exit codes, and clear errors on bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ssesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ssesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ssesim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn no_arguments_runs_the_demo_and_shows_the_crash() {
+    let o = ssesim(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CRASH: unhandled rejection"), "{out}");
+    assert!(out.contains("VIOLATED server_survives"), "{out}");
+}
+
+#[test]
+fn replay_json_has_the_documented_shape_and_exit_code_1_on_violations() {
+    let o = ssesim(&[
+        "replay",
+        "scenarios/catalog/demo-interrupt-crash.json",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    for key in [
+        "scenario",
+        "revision",
+        "engine",
+        "seed",
+        "history_hash",
+        "verdict",
+        "violations",
+        "stats",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["engine"], "turmoil");
+    assert_eq!(v["verdict"], "fail");
+    let hash = v["history_hash"].as_str().unwrap();
+    assert!(
+        hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{hash}"
+    );
+    for key in [
+        "sim_ms",
+        "history_records",
+        "posts",
+        "events_delivered",
+        "replayed_events",
+        "max_pending",
+    ] {
+        assert!(v["stats"].get(key).is_some(), "stats lacks {key}");
+    }
+    let ids: Vec<&str> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["invariant"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"server_survives"), "{ids:?}");
+    assert!(v["violations"][0]["at_ms"].is_u64() && v["violations"][0]["detail"].is_string());
+}
+
+#[test]
+fn replay_of_a_quiet_scenario_passes_with_exit_code_0() {
+    let o = ssesim(&["replay", "scenarios/catalog/quiet.json", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json(&o)["verdict"], "pass");
+}
+
+#[test]
+fn the_same_replay_in_two_processes_gives_the_same_hash() {
+    let args = [
+        "replay",
+        "scenarios/catalog/flush-reorder.json",
+        "--json",
+        "--seed",
+        "9",
+    ];
+    let a = json(&ssesim(&args));
+    let b = json(&ssesim(&args));
+    assert_eq!(a["history_hash"], b["history_hash"]);
+    assert_eq!(a["seed"], 9);
+}
+
+#[test]
+fn history_flag_writes_every_record_as_a_json_line() {
+    let out = std::env::temp_dir().join(format!("ssesim-history-{}.jsonl", std::process::id()));
+    let o = ssesim(&[
+        "replay",
+        "scenarios/catalog/quiet.json",
+        "--json",
+        "--history",
+        out.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len() as u64,
+        v["stats"]["history_records"].as_u64().unwrap()
+    );
+    for line in lines {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(record["at"].is_u64() && record["ev"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn a_malformed_scenario_names_file_and_field_and_exits_2() {
+    let path = temp_file(
+        "bad-step.json",
+        r#"{"schema":1,"name":"x","topology":{"clients":1},"duration_ms":100,"steps":[{"at_ms":1,"do":"sendd","client":0}]}"#,
+    );
+    let o = ssesim(&["replay", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("bad-step.json"), "{err}");
+    assert!(err.contains("steps[0]"), "{err}");
+    assert!(err.contains("sendd"), "{err}");
+}
+
+#[test]
+fn a_missing_file_exits_2() {
+    let o = ssesim(&["replay", "no/such/file.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no/such/file.json"));
+}
+
+#[test]
+fn an_unknown_revision_lists_the_known_ones_and_exits_2() {
+    let o = ssesim(&[
+        "replay",
+        "scenarios/catalog/quiet.json",
+        "--revision",
+        "r42",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("unknown revision `r42`") && err.contains("baseline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_flag_exits_2() {
+    let o = ssesim(&["replay", "scenarios/catalog/quiet.json", "--sed", "3"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = ssesim(&["replay", "scenarios/catalog/quiet.json", "--seed", "three"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn invariants_lists_the_twelve_stable_ids() {
+    let v = json(&ssesim(&["invariants", "--json"]));
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 12);
+    for id in [
+        "send_order",
+        "no_silent_send_loss",
+        "liveness",
+        "connection_hygiene",
+    ] {
+        assert!(ids.contains(&id), "{ids:?}");
+    }
+    assert!(stdout(&ssesim(&["invariants"])).contains("server_survives"));
+}
+
+#[test]
+fn schema_prints_the_committed_schema_file() {
+    let o = ssesim(&["schema"]);
+    let committed = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/scenario.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&o), committed);
+}
