@@ -46,6 +46,18 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
     },
+    /// Revision x invariant matrix from the catalog and a fixed-seed exploration budget.
+    Matrix {
+        /// Generated cases per revision, on top of the catalog.
+        #[arg(long, default_value_t = 40)]
+        cases: u64,
+        /// First seed of the generated cases.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write matrix.md and counterexamples.md into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// List the invariants the oracles check, with their definitions.
     Invariants {
         /// Print JSON instead of a table.
@@ -73,6 +85,7 @@ fn main() -> ExitCode {
             json,
             history,
         } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
+        Command::Matrix { cases, seed, out } => matrix(cases, seed, out.as_deref()),
         Command::Invariants { json } => {
             invariants(json);
             Ok(0)
@@ -247,4 +260,47 @@ fn invariants(as_json: bool) {
         };
         println!("{:<22} {:<8} {}", i.id, kind, i.definition);
     }
+}
+
+/// The catalog directory, relative to the working directory (the repository root).
+const CATALOG: &str = "scenarios/catalog";
+
+fn load_catalog() -> Result<Vec<ssesim::report::Source>, Failure> {
+    let dir = Path::new(CATALOG);
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Failure(2, format!("{CATALOG}: cannot read the catalog ({e}); run from the repository root"))
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let scenario = ssesim_scenarios::load_file(&p).map_err(|e| Failure(2, e.to_string()))?;
+            Ok(ssesim::report::Source {
+                name: p.display().to_string(),
+                scenario,
+            })
+        })
+        .collect()
+}
+
+fn matrix(cases: u64, seed: u64, out: Option<&Path>) -> Result<u8, Failure> {
+    let catalog = load_catalog()?;
+    let m = ssesim::report::build(&catalog, cases, seed, |rev| eprintln!("running {rev} ..."));
+    let table = m.to_markdown();
+    print!("{table}");
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| Failure(2, format!("{}: {e}", dir.display())))?;
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| Failure(2, format!("{}: {e}", path.display())))
+        };
+        write("matrix.md", &format!("# Revision x invariant matrix\n\n{table}"))?;
+        write("counterexamples.md", &m.counterexamples_markdown())?;
+        eprintln!("wrote {0}/matrix.md and {0}/counterexamples.md", dir.display());
+    }
+    Ok(0)
 }

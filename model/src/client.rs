@@ -1,14 +1,24 @@
 //! The browser client `SseConnection` as of commit 040fc27, the baseline before PR #396
-//! (spec §2).
+//! (spec §2), and every client-side revision of #396 as [`ClientParams`] select them
+//! (spec §2.3, §6).
 //!
 //! Sans-IO: the EventSource, `fetch`, `setTimeout` and the app listener are all outputs
 //! ([`ClientOutput`]); their results come back as inputs ([`ClientInput`]). The browser's
 //! own EventSource re-open behaviour lives in the engine, which delivers a new welcome on
 //! the same [`EsId`] when the browser reconnects by itself.
+//!
+//! The revisions' `async` code is modelled as explicit state: a running
+//! `flushPendingSends` is a `Flush` holding the items it captured, the one POST it is
+//! awaiting and the continuations of whoever awaits the flush itself (the welcome
+//! handlers' `.then(_open)` / `await flush; _connected = true; _open`). A `PostDone` for
+//! the awaited POST first runs `doPost`'s failure handling, then advances the flush, the
+//! way the microtasks after an `await fetch` run in one go in the browser.
 
-use crate::params::ClientParams;
+use crate::applied::{AppliedDelivery, Decision};
+use crate::outbox::{Outbox, OutboxEvent};
+use crate::params::{ClientParams, FlushGuard, FlushMode, OpenTiming, Requeue};
 use crate::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
-use crate::wire::{ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor};
+use crate::wire::{ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor, SessionEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -17,6 +27,11 @@ use std::collections::{BTreeMap, VecDeque};
 pub enum ClientTimer {
     /// `scheduleReconnect`'s timer.
     Reconnect,
+    /// The reference outbox's backoff before its next attempt.
+    Outbox,
+    /// The reference design's retry of re-queued control messages while the stream stays
+    /// up (the revisions wait for a welcome that may never come: B3).
+    Flush,
 }
 
 /// Page lifecycle events the client listens to after `connect()`.
@@ -107,8 +122,14 @@ pub enum AppNotice {
 pub enum DropReason {
     /// The queue was full and the oldest item was evicted.
     Evicted,
-    /// A POST's non-2xx reply or network error was ignored.
+    /// A POST's non-2xx reply or network error was ignored (baseline `doPost`).
     StatusIgnored,
+    /// A revision with retries saw a failure it does not retry (endpoint not retryable,
+    /// or a status outside its retry set): dropped silently, the app is not told.
+    NotRetried,
+    /// The message had used its whole attempt budget (rev4+ `MAX_SEND_RETRIES` /
+    /// `MAX_SEND_ATTEMPTS`): dropped with a console warning only, the app is not told.
+    BudgetExhausted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,15 +174,47 @@ pub enum ClientOutput {
     App(AppNotice),
 }
 
+/// A queued (or posted) message with the POST attempts it has had so far: 0 from
+/// `send()`, +1 per `doPost` (rev4+ keep this as `retries`, the number of failed attempts,
+/// which equals it whenever the item is back in the queue).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct PendingSend {
     endpoint: Endpoint,
     body: ClientMsg,
+    attempts: u32,
+}
+
+/// What an awaiter of a flush runs once the flush settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum AfterFlush {
+    /// rev6+ first-connect path with `_connected` already set: `.then(() => _open)`.
+    Open,
+    /// rev6+ reconnect path (and a first-connect path that connects after the flush):
+    /// `await flush; _connected = true; _open`. No staleness re-check after the await:
+    /// the sources show none between the flush and `_connected = true`.
+    ConnectAndOpen,
+}
+
+/// One running `flushPendingSends` of the sequential modes (rev5+). Parallel flushes
+/// settle at once and are never held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Flush {
+    /// Items captured by the swap and not posted yet.
+    batch: VecDeque<PendingSend>,
+    /// The `doPost` this flush is awaiting.
+    awaiting: Option<ReqId>,
+    /// Continuations of the callers awaiting this flush, in the order they began to wait.
+    then: Vec<AfterFlush>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum InFlight {
     Plain(PendingSend),
+    /// A POST of the reference outbox's head item.
+    Outbox,
+    /// A reference-design replay request for sessions with a gap; it changes no
+    /// connection state, whatever its outcome.
+    Repair,
     /// `doReconnectPost`, with the (connectionId, EventSource) pair captured at welcome.
     Reconnect {
         conn: ConnId,
@@ -183,6 +236,16 @@ pub struct Client {
     listening: bool,
     next_req: u64,
     in_flight: BTreeMap<ReqId, InFlight>,
+    /// Running flushes by start order: at most one unless `flush_guard` is `None` (B7).
+    flushes: BTreeMap<u64, Flush>,
+    next_flush: u64,
+    /// The reference design's prompt outbox (`params.outbox`).
+    outbox: Option<Outbox>,
+    /// The reference design's in-order application (`params.applied_delivery`).
+    applied: Option<AppliedDelivery>,
+    /// Pending wake-ups of the reference design's own timers.
+    timers: BTreeMap<ClientTimer, Millis>,
+    repair_in_flight: bool,
     #[serde(skip)]
     out: Vec<ClientOutput>,
 }
@@ -190,7 +253,7 @@ pub struct Client {
 impl Client {
     pub fn new(params: ClientParams) -> Self {
         Client {
-            params,
+            params: params.clone(),
             es: None,
             next_es: 0,
             connection_id: None,
@@ -202,6 +265,15 @@ impl Client {
             listening: false,
             next_req: 0,
             in_flight: BTreeMap::new(),
+            flushes: BTreeMap::new(),
+            next_flush: 0,
+            outbox: params
+                .outbox
+                .clone()
+                .map(|o| Outbox::new(o, params.attempt_budget)),
+            applied: params.applied_delivery.then(AppliedDelivery::default),
+            timers: BTreeMap::new(),
+            repair_in_flight: false,
             out: Vec::new(),
         }
     }
@@ -224,6 +296,21 @@ impl Client {
 
     pub fn in_flight_len(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// The queued messages in order, each with the POST attempts it has had so far.
+    pub fn pending(&self) -> impl Iterator<Item = (&ClientMsg, u32)> {
+        self.pending.iter().map(|p| (&p.body, p.attempts))
+    }
+
+    /// Sequential flushes still running (awaiting a POST); parallel flushes never are.
+    pub fn flushes_running(&self) -> usize {
+        self.flushes.len()
+    }
+
+    /// Items captured by running flushes and not posted yet, over all running flushes.
+    pub fn flush_backlog(&self) -> usize {
+        self.flushes.values().map(|f| f.batch.len()).sum()
     }
 
     /// `getLastSeq(s)`: 0 when unknown.
@@ -257,7 +344,7 @@ impl Client {
                 self.out.push(ClientOutput::SendReturned { msg, accepted });
             }
             ClientInput::CheckAndReconnect { force } => self.check_and_reconnect(force),
-            ClientInput::TrackSeq { session, seq } => self.track_seq(session, seq),
+            ClientInput::TrackSeq { session, seq } => self.on_track(session, seq),
             ClientInput::Frame { es, frame } => self.on_frame(es, frame),
             ClientInput::StreamError { .. } => self.on_error(),
             ClientInput::PostDone { req, outcome } => self.on_post_done(now, req, outcome),
@@ -266,8 +353,14 @@ impl Client {
                     self.do_connect();
                 }
             }
+            ClientInput::Timer(t @ (ClientTimer::Outbox | ClientTimer::Flush)) => {
+                if self.timers.remove(&t).is_some() && t == ClientTimer::Flush && self.connected {
+                    self.flush_pending(None);
+                }
+            }
             ClientInput::Page(page) => self.on_page(page),
         }
+        self.pump_outbox(now);
         std::mem::take(&mut self.out)
     }
 
@@ -323,7 +416,11 @@ impl Client {
         }
     }
 
-    fn on_frame(&mut self, _es: EsId, frame: Frame) {
+    fn on_frame(&mut self, es: EsId, frame: Frame) {
+        // Reference: a replaced EventSource's late callbacks change nothing.
+        if self.params.strict_hygiene && self.es != Some(es) {
+            return;
+        }
         match (frame.name, frame.data) {
             (FrameName::Welcome, ServerEvent::Welcome { connection_id, .. }) => {
                 self.on_welcome(connection_id)
@@ -339,18 +436,36 @@ impl Client {
     fn on_welcome(&mut self, conn: ConnId) {
         self.connection_id = Some(conn);
         let es = self.es;
-        if self.is_reconnect && !self.seq_by_session.is_empty() {
+        let reconnect = self.is_reconnect || self.params.strict_hygiene;
+        if reconnect && !self.seq_by_session.is_empty() {
             self.do_reconnect_post(conn, es);
         } else {
-            self.connected = true;
-            self.flush_pending();
-            self.notify(AppNotice::Open);
+            match self.params.open_timing {
+                OpenTiming::BeforeFlush => {
+                    self.connected = true;
+                    self.flush_pending(None);
+                    self.notify(AppNotice::Open);
+                }
+                // rev6+: `_open` once the flush settles (rev8+ also when one is running,
+                // `|| this._flushPromise`, which the guard handling below covers).
+                OpenTiming::AfterFlush if self.params.connect_before_flush => {
+                    self.connected = true;
+                    self.flush_pending(Some(AfterFlush::Open));
+                }
+                OpenTiming::AfterFlush => self.flush_pending(Some(AfterFlush::ConnectAndOpen)),
+            }
         }
         self.is_reconnect = true;
     }
 
     /// Last write wins: a replayed old event moves the cursor backwards (spec §0.4).
     fn on_message(&mut self, event: ServerEvent) {
+        if self.applied.is_some() {
+            if let ServerEvent::Session(e) = event {
+                self.apply_in_order(e);
+                return;
+            }
+        }
         if let Some((session, seq)) = event.tracked() {
             self.seq_by_session.insert(session.clone(), seq);
         }
@@ -400,23 +515,248 @@ impl Client {
                 if self.es.is_none() || self.es != es || self.connection_id != Some(conn) {
                     return;
                 }
-                if outcome.is_success() {
-                    self.connected = true;
-                    self.flush_pending();
-                    self.notify(AppNotice::Open);
-                } else {
+                if !outcome.is_success() {
                     self.schedule_reconnect(now);
+                    return;
+                }
+                match self.params.open_timing {
+                    OpenTiming::BeforeFlush => {
+                        self.connected = true;
+                        self.flush_pending(None);
+                        self.notify(AppNotice::Open);
+                    }
+                    // rev6+: `await flushPendingSends(); _connected = true; _open`. The
+                    // catch that would schedule a reconnect on a flush error is unreachable
+                    // here: `doPost` catches everything, so a flush never rejects.
+                    OpenTiming::AfterFlush => {
+                        self.flush_pending(Some(AfterFlush::ConnectAndOpen));
+                    }
                 }
             }
-            // Baseline `doPost` ignores the status and swallows network errors.
-            Some(InFlight::Plain(item)) if !outcome.is_success() => {
-                self.out.push(ClientOutput::Dropped {
-                    msg: item.body,
-                    reason: DropReason::StatusIgnored,
-                });
+            Some(InFlight::Outbox) => self.on_outbox_reply(now, &outcome),
+            Some(InFlight::Repair) => {
+                self.repair_in_flight = false;
+                if outcome.is_success() {
+                    self.request_repair();
+                }
             }
-            Some(InFlight::Plain(_)) | None => {}
+            Some(InFlight::Plain(item)) => {
+                if !outcome.is_success() {
+                    self.post_failed(now, item, &outcome);
+                }
+                // `doPost` has returned: the flush awaiting it (if any) moves on.
+                let awaiting = self
+                    .flushes
+                    .iter()
+                    .find(|(_, f)| f.awaiting == Some(req))
+                    .map(|(&id, _)| id);
+                if let Some(id) = awaiting {
+                    if let Some(flush) = self.flushes.get_mut(&id) {
+                        flush.awaiting = None;
+                    }
+                    self.advance_flush(id);
+                }
+            }
+            None => {}
         }
+    }
+
+    /// `doPost`'s failure handling: the baseline ignores the outcome; a revision with a
+    /// retry policy re-queues what it retries and drops the rest, never telling the app.
+    fn post_failed(&mut self, now: Millis, item: PendingSend, outcome: &PostOutcome) {
+        let Some(retry) = &self.params.retry else {
+            self.out.push(ClientOutput::Dropped {
+                msg: item.body,
+                reason: DropReason::StatusIgnored,
+            });
+            return;
+        };
+        let status = match outcome {
+            PostOutcome::Status { status, .. } => Some(*status),
+            PostOutcome::NetworkError => None,
+        };
+        if !retry.endpoints.contains(&item.endpoint) || !retry.on.retries(status) {
+            self.give_up(item.body, DropReason::NotRetried);
+            return;
+        }
+        // rev4+ `enqueuePending(endpoint, body, retries + 1)` drops at the budget first.
+        if let Some(budget) = self.params.attempt_budget {
+            if item.attempts >= budget {
+                self.give_up(item.body, DropReason::BudgetExhausted);
+                return;
+            }
+        }
+        let attempts = item.attempts;
+        match self.params.requeue {
+            // rev1: `this.pendingSends.push(...)`, no cap (B1).
+            Requeue::Uncapped => self.pending.push_back(item),
+            Requeue::Capped => self.enqueue_pending(item),
+        }
+        if self.params.strict_hygiene {
+            // A 404 means the connectionId is stale: reconnect rather than trust it.
+            if status == Some(404) {
+                self.check_and_reconnect(true);
+            }
+            // Retry with backoff instead of waiting for a welcome that may never come.
+            let backoff = self.backoff_ms(attempts);
+            self.arm(ClientTimer::Flush, now + backoff);
+        }
+    }
+
+    /// The revisions drop silently; the reference design tells the app.
+    fn give_up(&mut self, msg: ClientMsg, reason: DropReason) {
+        if self.params.strict_hygiene {
+            self.notify(AppNotice::SendFailed { msg });
+        } else {
+            self.out.push(ClientOutput::Dropped { msg, reason });
+        }
+    }
+
+    fn backoff_ms(&self, attempts: u32) -> u64 {
+        match &self.outbox {
+            Some(o) => o.backoff_ms(attempts.saturating_sub(1)),
+            None => self.params.reconnect_delay_ms,
+        }
+    }
+
+    /// Arms one of the reference design's timers, unless it is already due sooner.
+    fn arm(&mut self, timer: ClientTimer, at: Millis) {
+        if self.timers.get(&timer).is_some_and(|&t| t <= at) {
+            return;
+        }
+        self.timers.insert(timer, at);
+        self.out.push(ClientOutput::SetTimer { timer, at });
+    }
+
+    /// Posts the outbox's head when nothing is in flight and no backoff is pending.
+    fn pump_outbox(&mut self, now: Millis) {
+        let Some(conn) = self.connection_id else {
+            return;
+        };
+        let Some(outbox) = self.outbox.as_mut() else {
+            return;
+        };
+        if let Some(msg) = outbox.poll(now) {
+            let endpoint = msg.endpoint().unwrap_or(Endpoint::Send);
+            let req = self.next_req();
+            self.in_flight.insert(req, InFlight::Outbox);
+            self.out.push(ClientOutput::Post {
+                req,
+                endpoint,
+                connection_id: conn,
+                body: msg,
+            });
+        } else if let Some(at) = outbox.next_wakeup() {
+            self.arm(ClientTimer::Outbox, at);
+        }
+    }
+
+    fn on_outbox_reply(&mut self, now: Millis, outcome: &PostOutcome) {
+        let Some(outbox) = self.outbox.as_mut() else {
+            return;
+        };
+        match outbox.on_reply(now, outcome) {
+            OutboxEvent::Failed { msg, .. } => self.notify(AppNotice::SendFailed { msg }),
+            OutboxEvent::Retrying { status: Some(404), .. } => self.check_and_reconnect(true),
+            OutboxEvent::Retrying { .. } | OutboxEvent::Accepted { .. } | OutboxEvent::Ignored => {}
+        }
+    }
+
+    /// Reference: a session the app watches stays tracked, so every reconnect re-watches
+    /// it even before its first event arrived (the baseline forgets such sessions).
+    fn remember_watch(&mut self, msg: &ClientMsg) {
+        match msg {
+            ClientMsg::Unwatch { session } => {
+                self.seq_by_session.remove(session);
+            }
+            other => {
+                let watched = match other {
+                    ClientMsg::Watch { session } | ClientMsg::SwitchSession { session } => Some(session),
+                    ClientMsg::Send { session, .. } => session.as_ref(),
+                    ClientMsg::Interrupt { session, .. } => Some(session),
+                    _ => None,
+                };
+                if let Some(s) = watched {
+                    self.seq_by_session.entry(s.clone()).or_insert(0);
+                }
+            }
+        }
+    }
+
+    /// `trackSeq`: the baseline overwrites; in-order delivery never moves a cursor back and
+    /// releases buffered events the loaded history now connects to.
+    fn on_track(&mut self, session: SessionId, seq: Seq) {
+        let Some(applied) = self.applied.as_mut() else {
+            self.track_seq(session, seq);
+            return;
+        };
+        let released = applied.track(&session, seq);
+        let cursor = applied.cursor(&session).unwrap_or(seq);
+        self.seq_by_session.insert(session, cursor);
+        for e in released {
+            self.notify(AppNotice::Event {
+                event: ServerEvent::Session(e),
+            });
+        }
+    }
+
+    /// Applies an event only in per-session order: duplicates are dropped, a gap is held
+    /// and repaired by asking the server to replay after the cursor.
+    fn apply_in_order(&mut self, event: SessionEvent) {
+        let Some(applied) = self.applied.as_mut() else {
+            return;
+        };
+        let session = event.session.clone();
+        match applied.on_session_event(event) {
+            Decision::Applied { events, cursor } => {
+                self.seq_by_session.insert(session, cursor);
+                for e in events {
+                    self.notify(AppNotice::Event {
+                        event: ServerEvent::Session(e),
+                    });
+                }
+            }
+            Decision::Duplicate { .. } => {}
+            Decision::Buffered { .. } | Decision::Resync { .. } => self.request_repair(),
+        }
+    }
+
+    /// One replay request at a time, for every session with a gap, after its cursor.
+    fn request_repair(&mut self) {
+        if self.repair_in_flight {
+            return;
+        }
+        let Some(applied) = self.applied.as_ref() else {
+            return;
+        };
+        let sessions: Vec<SessionCursor> = applied
+            .gaps()
+            .into_iter()
+            .map(|(session, last_seq)| SessionCursor { session, last_seq })
+            .collect();
+        let Some(conn) = self.connection_id else {
+            return;
+        };
+        if sessions.is_empty() {
+            return;
+        }
+        let req = self.next_req();
+        self.repair_in_flight = true;
+        self.in_flight.insert(req, InFlight::Repair);
+        self.out.push(ClientOutput::Post {
+            req,
+            endpoint: Endpoint::Reconnect,
+            connection_id: conn,
+            body: ClientMsg::Reconnect { sessions },
+        });
+    }
+
+    /// Runs what an awaiter of a flush does once the flush settled.
+    fn after_flush(&mut self, then: AfterFlush) {
+        if then == AfterFlush::ConnectAndOpen {
+            self.connected = true;
+        }
+        self.notify(AppNotice::Open);
     }
 
     fn schedule_reconnect(&mut self, now: Millis) {
@@ -452,35 +792,54 @@ impl Client {
         let Some(endpoint) = msg.endpoint() else {
             return false;
         };
+        if self.params.strict_hygiene {
+            self.remember_watch(&msg);
+        }
+        if msg.client_msg_id().is_some() {
+            if let Some(outbox) = self.outbox.as_mut() {
+                // Prompts never depend on SSE readiness; a full outbox refuses.
+                return outbox.offer(msg);
+            }
+        }
         let item = PendingSend {
             endpoint,
             body: msg,
+            attempts: 0,
         };
         if self.connected && self.connection_id.is_some() {
             self.do_post(item);
             true
         } else if self.reconnect_timer.is_some() || self.es.is_some() {
-            if self.pending.len() >= self.params.max_pending_sends {
-                if let Some(old) = self.pending.pop_front() {
-                    self.out.push(ClientOutput::Dropped {
-                        msg: old.body,
-                        reason: DropReason::Evicted,
-                    });
-                }
-            }
-            self.pending.push_back(item);
+            // Baseline's inline cap and rev2+ `enqueuePending` behave alike for a new item
+            // (0 attempts is never over a budget).
+            self.enqueue_pending(item);
             true
         } else {
             false
         }
     }
 
-    /// Posts with the connectionId current at call time.
-    fn do_post(&mut self, item: PendingSend) {
-        let Some(conn) = self.connection_id else {
-            return;
-        };
+    /// `enqueuePending` without its budget check (see `post_failed`): at the cap the oldest
+    /// item is evicted, silently to the app.
+    fn enqueue_pending(&mut self, item: PendingSend) {
+        if self.pending.len() >= self.params.max_pending_sends {
+            if let Some(old) = self.pending.pop_front() {
+                self.out.push(ClientOutput::Dropped {
+                    msg: old.body,
+                    reason: DropReason::Evicted,
+                });
+            }
+        }
+        self.pending.push_back(item);
+    }
+
+    /// `doPost`: the one place a queued or sent item is posted, with the connectionId
+    /// current at call time. `None` when there is no connectionId: `doPost` returns at
+    /// once and the item is gone (unreachable after the first welcome).
+    fn do_post(&mut self, mut item: PendingSend) -> Option<ReqId> {
+        let conn = self.connection_id?;
         let req = self.next_req();
+        item.attempts += 1;
         self.out.push(ClientOutput::Post {
             req,
             endpoint: item.endpoint,
@@ -488,13 +847,95 @@ impl Client {
             body: item.body.clone(),
         });
         self.in_flight.insert(req, InFlight::Plain(item));
+        Some(req)
     }
 
-    /// Swap the queue out and fire every item at once; arrival order is the network's.
-    fn flush_pending(&mut self) {
+    /// `flushPendingSends`, with `then` the continuation of the caller that awaits it
+    /// (`None` when the caller does not await, as base-rev5 welcome handlers do).
+    ///
+    /// The guard is checked before the empty queue, so a rev8 caller joins a running flush
+    /// even when nothing is queued (`if (this._flushPromise) return this._flushPromise`).
+    fn flush_pending(&mut self, then: Option<AfterFlush>) {
+        if let Some(running) = self.flushes.keys().next_back().copied() {
+            match self.params.flush_guard {
+                // base-rev6: a second flush runs alongside (B7).
+                FlushGuard::None => {}
+                // rev7 `_flushing`: returns at once, as if done (B8a).
+                FlushGuard::Skip => {
+                    self.settle(then);
+                    return;
+                }
+                // rev8+ `_flushPromise`: wait for the running one.
+                FlushGuard::Join => {
+                    if let Some(flush) = self.flushes.get_mut(&running) {
+                        flush.then.extend(then);
+                    }
+                    return;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            self.settle(then);
+            return;
+        }
         let batch = std::mem::take(&mut self.pending);
-        for item in batch {
-            self.do_post(item);
+        match self.params.flush {
+            // Fire every item at once, not awaited; arrival order is the network's.
+            FlushMode::Parallel => {
+                for item in batch {
+                    self.do_post(item);
+                }
+                self.settle(then);
+            }
+            FlushMode::Sequential | FlushMode::LoopUntilEmpty => {
+                self.next_flush += 1;
+                let id = self.next_flush;
+                self.flushes.insert(
+                    id,
+                    Flush {
+                        batch,
+                        awaiting: None,
+                        then: then.into_iter().collect(),
+                    },
+                );
+                self.advance_flush(id);
+            }
+        }
+    }
+
+    /// A flush that settled at once: its caller's continuation runs now.
+    fn settle(&mut self, then: Option<AfterFlush>) {
+        if let Some(then) = then {
+            self.after_flush(then);
+        }
+    }
+
+    /// Posts the flush's next captured item and awaits it; when the batch is done, rev9
+    /// captures the queue again while it is non-empty; otherwise the flush settles and its
+    /// awaiters' continuations run in order.
+    fn advance_flush(&mut self, id: u64) {
+        loop {
+            let Some(flush) = self.flushes.get_mut(&id) else {
+                return;
+            };
+            let Some(item) = flush.batch.pop_front() else {
+                if self.params.flush == FlushMode::LoopUntilEmpty && !self.pending.is_empty() {
+                    flush.batch = std::mem::take(&mut self.pending);
+                    continue;
+                }
+                if let Some(done) = self.flushes.remove(&id) {
+                    for then in done.then {
+                        self.after_flush(then);
+                    }
+                }
+                return;
+            };
+            if let Some(req) = self.do_post(item) {
+                if let Some(flush) = self.flushes.get_mut(&id) {
+                    flush.awaiting = Some(req);
+                }
+                return;
+            }
         }
     }
 
@@ -507,6 +948,7 @@ impl Client {
             self.do_post(PendingSend {
                 endpoint: Endpoint::Suspend,
                 body: ClientMsg::SessionSuspend { sessions },
+                attempts: 0,
             });
         } else if self.params.suspend_beacon {
             if let Some(connection_id) = self.connection_id {

@@ -11,7 +11,9 @@
 //! - [`client::Client`]: the browser `SseConnection` with its pending-send queue.
 //! - [`params::Params`]: every constant and policy, so revisions are values, not forks.
 
+pub mod applied;
 pub mod client;
+pub mod outbox;
 pub mod params;
 pub mod registry;
 pub mod revisions;

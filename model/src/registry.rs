@@ -4,6 +4,11 @@
 //! Sans-IO: instead of calling a transport, every send becomes a [`Delivery`] pushed to the
 //! caller's buffer. Whether a send "succeeds" is decided by the connection's
 //! [`TransportHealth`], which the server (or a fault) sets.
+//!
+//! With gap repair on (the reference design, [R4]; [`ConnectionRegistry::set_gap_repair`]),
+//! a (connection, session) pair whose live send failed is *blocked*: broadcast skips it and
+//! leaves its cursor until the periodic sync has re-sent everything up to the session's head
+//! (in order, never skipping ahead), then live sends resume.
 
 use crate::store::{EventStore, SessionState};
 use crate::types::{ConnId, Seq, SessionId};
@@ -55,6 +60,9 @@ pub enum SyncFilter {
     /// #396 `shouldSync`: CREATED, STARTING, ACTIVE (and CLOSING from rev4); false for
     /// unknown sessions.
     ShouldSync { include_closing: bool },
+    /// The reference design ([R4]): any watched session whose cursor lags the head,
+    /// whatever its state; caught-up sessions are skipped.
+    Lagging,
 }
 
 impl SyncFilter {
@@ -67,6 +75,8 @@ impl SyncFilter {
                 Some(SessionState::Closing) => include_closing,
                 _ => false,
             },
+            // Lag is per (connection, session); `sync_tick` checks the cursor itself.
+            SyncFilter::Lagging => true,
         }
     }
 }
@@ -127,6 +137,12 @@ pub struct Connection {
 pub struct ConnectionRegistry {
     connections: BTreeMap<ConnId, Connection>,
     cursors: BTreeMap<ConnId, BTreeMap<SessionId, Seq>>,
+    /// The reference design's head-of-line rule is on (see the module docs).
+    #[serde(default)]
+    gap_repair: bool,
+    /// Pairs that get no live sends until sync repaired their gap (gap repair only).
+    #[serde(default)]
+    blocked: BTreeSet<(ConnId, SessionId)>,
 }
 
 impl ConnectionRegistry {
@@ -134,8 +150,48 @@ impl ConnectionRegistry {
         Self::default()
     }
 
+    /// Turns the reference design's gap repair on or off (off by default).
+    pub fn set_gap_repair(&mut self, on: bool) {
+        self.gap_repair = on;
+        if !on {
+            self.blocked.clear();
+        }
+    }
+
+    pub fn gap_repair(&self) -> bool {
+        self.gap_repair
+    }
+
+    /// Whether the pair is blocked from live sends until sync repaired its gap.
+    pub fn is_blocked(&self, conn: ConnId, session: &SessionId) -> bool {
+        self.blocked.contains(&(conn, session.clone()))
+    }
+
+    /// Every blocked pair, in order.
+    pub fn blocked(&self) -> impl Iterator<Item = &(ConnId, SessionId)> {
+        self.blocked.iter()
+    }
+
+    /// Blocks a pair from live sends (gap repair only; a no-op otherwise or for an
+    /// unknown connection).
+    pub fn block(&mut self, conn: ConnId, session: &SessionId) {
+        if self.gap_repair && self.connections.contains_key(&conn) {
+            self.blocked.insert((conn, session.clone()));
+        }
+    }
+
+    /// Lets live sends through to a pair again.
+    pub fn unblock(&mut self, conn: ConnId, session: &SessionId) {
+        self.blocked.remove(&(conn, session.clone()));
+    }
+
+    fn forget_blocks(&mut self, conn: ConnId) {
+        self.blocked.retain(|(c, _)| *c != conn);
+    }
+
     /// A (re-)registered id starts with no watches and an empty cursor map.
     pub fn register(&mut self, conn: ConnId) {
+        self.forget_blocks(conn);
         self.connections.insert(
             conn,
             Connection {
@@ -149,6 +205,7 @@ impl ConnectionRegistry {
 
     /// Removes the connection and its cursors with it.
     pub fn remove(&mut self, conn: ConnId) -> Option<Connection> {
+        self.forget_blocks(conn);
         self.cursors.remove(&conn);
         self.connections.remove(&conn)
     }
@@ -229,6 +286,27 @@ impl ConnectionRegistry {
             .unwrap_or(0)
     }
 
+    /// Whether the pair has a cursor entry at all (a missing one reads as 0).
+    pub fn has_cursor(&self, conn: ConnId, session: &SessionId) -> bool {
+        self.cursors
+            .get(&conn)
+            .is_some_and(|m| m.contains_key(session))
+    }
+
+    /// Gives a pair with no cursor entry yet the cursor `head` (the reference design starts
+    /// a newly watched pair at the session's head, so sync never re-sends history the app
+    /// loads by itself). Returns true when it set the cursor; an existing entry or an
+    /// unknown id is left alone.
+    pub fn start_at(&mut self, conn: ConnId, session: &SessionId, head: Seq) -> bool {
+        match self.cursors.get_mut(&conn) {
+            Some(m) if !m.contains_key(session) => {
+                m.insert(session.clone(), head);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets the cursor to exactly `seq`, backwards included; unknown id is a no-op.
     pub fn reset_cursor(&mut self, conn: ConnId, session: &SessionId, seq: Seq) {
         if let Some(m) = self.cursors.get_mut(&conn) {
@@ -266,6 +344,10 @@ impl ConnectionRegistry {
 
     /// `broadcast(s, data)`: to every open watcher; on success a seq-carrying event moves the
     /// cursor to max(cursor, seq), never backwards; a failed send leaves it.
+    ///
+    /// With gap repair, a seq-carrying event skips blocked pairs, and a pair whose cursor
+    /// is behind the event's `prev_seq` (it missed an earlier event of the session) is
+    /// blocked and skipped instead of being sent a gap; a failed send blocks the pair.
     pub fn broadcast(
         &mut self,
         session: &SessionId,
@@ -274,16 +356,45 @@ impl ConnectionRegistry {
     ) -> usize {
         let targets: Vec<ConnId> = self.watching(session, true).collect();
         let seq = event.tracked().map(|(_, q)| q);
+        let prev = match event {
+            ServerEvent::Session(e) => e.prev_seq,
+            _ => 0,
+        };
         let mut delivered = 0;
         for conn in targets {
+            let ordered = self.gap_repair && seq.is_some();
+            if ordered {
+                if self.is_blocked(conn, session) {
+                    continue;
+                }
+                if self.cursor(conn, session) < prev {
+                    self.block(conn, session);
+                    continue;
+                }
+            }
             if self.send_to(conn, event.clone(), Origin::Live, out) {
                 delivered += 1;
                 if let Some(q) = seq {
                     self.advance_cursor(conn, session, q);
                 }
+            } else if ordered {
+                self.block(conn, session);
             }
         }
         delivered
+    }
+
+    /// A frame that is not a stored event (an `error`, say) to every open watcher of a
+    /// session, as a direct send: no cursor moves and no pair is blocked.
+    pub fn notify(
+        &self,
+        session: &SessionId,
+        event: &ServerEvent,
+        out: &mut Vec<Delivery>,
+    ) -> usize {
+        self.watching(session, true)
+            .filter(|&conn| self.send_to(conn, event.clone(), Origin::Direct, out))
+            .count()
     }
 
     /// `broadcastAll(data)`: every open connection, cursors untouched.
@@ -296,6 +407,11 @@ impl ConnectionRegistry {
     }
 
     /// One periodic-sync tick over every open connection and watched session.
+    ///
+    /// Under [`SyncFilter::Lagging`] a caught-up pair (cursor at or past the head) is skipped
+    /// without a batch. With gap repair, a blocked pair is visited whatever the filter says,
+    /// the gap cap never applies (sync never skips ahead), and a pair whose cursor reached
+    /// the head by the end of its batch is unblocked.
     pub fn sync_tick(
         &mut self,
         store: &EventStore,
@@ -310,14 +426,22 @@ impl ConnectionRegistry {
             .flat_map(|(id, c)| c.watched.iter().map(move |s| (*id, s.clone())))
             .collect();
         for (conn, session) in pairs {
-            if !params.filter.admits(store, &session) {
+            let blocked = self.is_blocked(conn, &session);
+            if !(blocked || params.filter.admits(store, &session)) {
                 continue;
             }
             let cursor = self.cursor(conn, &session);
+            let head = store.head_seq(&session);
+            if params.filter == SyncFilter::Lagging && cursor >= head {
+                if blocked {
+                    self.unblock(conn, &session);
+                }
+                continue;
+            }
             let mut from = cursor;
             let mut skipped = None;
-            if let Some(cap) = params.gap_cap {
-                let head = store.head_seq(&session);
+            let cap = params.gap_cap.filter(|_| !self.gap_repair);
+            if let Some(cap) = cap {
                 let gap = head.saturating_sub(cursor);
                 let over = if cap.inclusive {
                     gap >= cap.max_gap
@@ -348,6 +472,9 @@ impl ConnectionRegistry {
                     stopped_on_failure = true;
                     break;
                 }
+            }
+            if blocked && self.cursor(conn, &session) >= head {
+                self.unblock(conn, &session);
             }
             batches.push(SyncBatch {
                 conn,

@@ -4,13 +4,19 @@
 //! Everything here except the [`EventStore`] is process memory. A crash is an output
 //! ([`ServerOutput::Crash`]); the engine then drops the `Server`, keeps the store (the disk)
 //! and later boots a new one from it with [`Server::boot`].
+//!
+//! With `ServerParams::receipts` (the reference design, spec §7) `/send` and `/interrupt`
+//! are answered from durable receipts and need no live stream; an `/interrupt` to a running
+//! session is answered only when `interrupt()` settles, so its
+//! [`ServerOutput::Respond`] comes out of the later `handle` call that takes the
+//! [`ServerInput::InterruptSettled`] (or never, if the process dies first).
 
 use crate::params::ServerParams;
 use crate::registry::{ConnectionRegistry, Delivery, Origin, SyncBatch, TransportHealth};
-use crate::store::{EventStore, SessionState};
+use crate::store::{EventStore, ReceiptRequest, ReceiptState, SessionState};
 use crate::types::{ConnId, Millis, Seq, SessionId};
 use crate::wire::{
-    ClientMsg, Endpoint, EventKind, HttpRequest, HttpResponse, ServerEvent, SessionCursor,
+    ClientMsg, Endpoint, EventKind, HttpRequest, HttpResponse, Receipt, ServerEvent, SessionCursor,
     SessionEvent,
 };
 use serde::{Deserialize, Serialize};
@@ -176,6 +182,12 @@ struct PendingInterrupt {
     client_msg_id: String,
     text: String,
     was_new: bool,
+    /// Made under durable receipts: the reply waits for the settlement.
+    #[serde(default)]
+    receipt: bool,
+    /// Requests (the first and any retries) answered when `interrupt()` settles.
+    #[serde(default)]
+    waiters: Vec<RequestToken>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,7 +209,17 @@ pub struct Server {
     out: Vec<ServerOutput>,
 }
 
-type Handled = Result<(), Reject>;
+type Handled = Result<Answer, Reject>;
+
+/// How a handled request is answered.
+enum Answer {
+    /// The endpoint's success status with `{"ok":true}`.
+    Ok,
+    /// A specific reply (receipts: 202 or 422 with a receipt body).
+    Reply(HttpResponse),
+    /// Answered later, by the `handle` call that settles `interrupt()`.
+    Deferred,
+}
 
 /// Why a request did not reach its handler's success path.
 enum Reject {
@@ -228,8 +250,15 @@ impl Server {
             crashed: false,
             out: Vec::new(),
         };
+        server.registry.set_gap_repair(server.params.gap_repair);
         for change in server.store.recover_stale_sessions(now) {
             server.out.push(ServerOutput::Appended(change.event));
+        }
+        if server.params.receipts {
+            // Persisted before the crash but never dispatched: they will not run.
+            for event in server.store.fail_pending_receipts("server_restart") {
+                server.out.push(ServerOutput::Appended(event));
+            }
         }
         server.arm(ServerTimer::Sync, now + server.params.sync.interval_ms);
         server.arm(ServerTimer::Heartbeat, now + server.params.heartbeat_ms);
@@ -267,6 +296,15 @@ impl Server {
         self.runtimes.contains_key(session)
     }
 
+    pub fn params(&self) -> &ServerParams {
+        &self.params
+    }
+
+    /// How many `interrupt()` calls have not settled yet.
+    pub fn pending_interrupts(&self) -> usize {
+        self.pending_interrupts.len()
+    }
+
     pub fn handle(&mut self, now: Millis, input: ServerInput) -> Vec<ServerOutput> {
         if self.crashed {
             return Vec::new();
@@ -281,8 +319,9 @@ impl Server {
                 self.close_connection(now, conn);
             }
             ServerInput::Request { token, request } => {
-                let response = self.request(now, request);
-                self.out.push(ServerOutput::Respond { token, response });
+                if let Some(response) = self.request(now, token, request) {
+                    self.out.push(ServerOutput::Respond { token, response });
+                }
             }
             ServerInput::StartSession { session } => {
                 self.start_runtime(&session, None, now);
@@ -417,26 +456,41 @@ impl Server {
         self.set_state(session, SessionState::Active, "start", now);
     }
 
-    fn request(&mut self, now: Millis, request: HttpRequest) -> HttpResponse {
+    /// The reply, or `None` when it is deferred to the settlement of `interrupt()`.
+    fn request(
+        &mut self,
+        now: Millis,
+        token: RequestToken,
+        request: HttpRequest,
+    ) -> Option<HttpResponse> {
         let endpoint = request.endpoint;
-        match self.route(now, request) {
-            Ok(()) => HttpResponse::new(endpoint.success_status(), "{\"ok\":true}"),
-            Err(Reject::Status(status, why)) => HttpResponse::new(status, why),
+        match self.route(now, token, request) {
+            Ok(Answer::Ok) => Some(HttpResponse::new(
+                endpoint.success_status(),
+                "{\"ok\":true}",
+            )),
+            Ok(Answer::Reply(response)) => Some(response),
+            Ok(Answer::Deferred) => None,
+            Err(Reject::Status(status, why)) => Some(HttpResponse::new(status, why)),
         }
     }
 
     /// The checks of spec §3.3, in mitzo's order: header, stream (send/interrupt only),
-    /// registration, body, then the handler.
-    fn route(&mut self, now: Millis, request: HttpRequest) -> Handled {
+    /// registration, body, then the handler. Under receipts `/send` and `/interrupt` skip
+    /// the stream and registration checks.
+    fn route(&mut self, now: Millis, token: RequestToken, request: HttpRequest) -> Handled {
         let endpoint = request.endpoint;
         let conn = request
             .connection_id
             .ok_or(Reject::Status(400, "Missing X-Connection-ID"))?;
-        if endpoint.needs_stream() && !self.streams.contains(&conn) {
-            return Err(Reject::Status(404, "No SSE stream for this connection"));
-        }
-        if !self.registry.contains(conn) {
-            return Err(Reject::Status(404, "Unknown connection"));
+        let receipted = self.params.receipts && endpoint.needs_stream();
+        if !receipted {
+            if endpoint.needs_stream() && !self.streams.contains(&conn) {
+                return Err(Reject::Status(404, "No SSE stream for this connection"));
+            }
+            if !self.registry.contains(conn) {
+                return Err(Reject::Status(404, "Unknown connection"));
+            }
         }
         if !request.body.is_valid_for(endpoint) {
             return Err(Reject::Status(400, "Invalid message"));
@@ -447,8 +501,157 @@ impl Server {
                 return Err(Reject::Status(500, "Internal error"));
             }
         }
+        if receipted {
+            return self.receipted(now, token, conn, request.body);
+        }
         self.dispatch(now, conn, request.body);
-        Ok(())
+        Ok(Answer::Ok)
+    }
+
+    /// Makes the connection's active session `session` (watching it). With gap repair a
+    /// pair that had no cursor yet starts at the session's head.
+    fn make_active(&mut self, conn: ConnId, session: &SessionId) {
+        self.registry.set_active(conn, Some(session));
+        self.start_at_head(conn, session);
+    }
+
+    fn start_at_head(&mut self, conn: ConnId, session: &SessionId) {
+        if self.params.gap_repair {
+            let head = self.store.head_seq(session);
+            self.registry.start_at(conn, session, head);
+        }
+    }
+
+    fn new_session_id(&mut self) -> SessionId {
+        self.next_new_session += 1;
+        SessionId(format!("new-{}.{}", self.boot, self.next_new_session))
+    }
+
+    /// `/send` and `/interrupt` under durable receipts ([SC], [C2]): one durable dispatch
+    /// per clientMsgId. A known id answers from its receipt (202 dispatched, 422 failed,
+    /// 409 for a different payload, or joins the pending interrupt's reply); a new one is
+    /// persisted `Pending`, stored as a user message, dispatched and marked `Dispatched`.
+    fn receipted(
+        &mut self,
+        now: Millis,
+        token: RequestToken,
+        conn: ConnId,
+        body: ClientMsg,
+    ) -> Handled {
+        let (interrupt, named, client_msg_id, text) = match body {
+            ClientMsg::Send {
+                session,
+                client_msg_id,
+                text,
+            } => (false, session, client_msg_id, text),
+            ClientMsg::Interrupt {
+                session,
+                client_msg_id,
+                text,
+            } => (true, Some(session), client_msg_id, text),
+            _ => return Err(Reject::Status(400, "Invalid message")),
+        };
+        let request = ReceiptRequest {
+            interrupt,
+            named_session: named.clone(),
+            text: text.clone(),
+        };
+        let conn = Some(conn).filter(|c| self.registry.contains(*c));
+        if let Some(receipt) = self.store.receipt(&client_msg_id).cloned() {
+            if !receipt.request.is_retried_by(&request, &receipt.session) {
+                return Err(Reject::Status(
+                    409,
+                    "clientMsgId reused for a different message",
+                ));
+            }
+            return Ok(match receipt.state {
+                ReceiptState::Dispatched => {
+                    if let (Some(c), false) = (conn, interrupt) {
+                        self.make_active(c, &receipt.session);
+                    }
+                    Answer::Reply(accepted(&client_msg_id, &receipt.session))
+                }
+                ReceiptState::Failed(reason) => {
+                    Answer::Reply(failed(&client_msg_id, &receipt.session, &reason))
+                }
+                ReceiptState::Pending => {
+                    let waiting = self
+                        .pending_interrupts
+                        .values_mut()
+                        .find(|p| p.receipt && p.client_msg_id == client_msg_id);
+                    match waiting {
+                        Some(p) => {
+                            p.waiters.push(token);
+                            Answer::Deferred
+                        }
+                        None => return Err(Reject::Status(500, "Receipt pending")),
+                    }
+                }
+            });
+        }
+        let (session, new_session) = match named {
+            Some(s) => (s, false),
+            None => (self.new_session_id(), true),
+        };
+        if interrupt && self.runtimes.contains_key(&session) {
+            self.store.put_receipt(&client_msg_id, &session, request);
+            self.append(
+                &session,
+                EventKind::UserMessage {
+                    client_msg_id: client_msg_id.clone(),
+                    text: text.clone(),
+                    interrupt: true,
+                },
+            );
+            self.call_interrupt(PendingInterrupt {
+                session,
+                client_msg_id,
+                text,
+                was_new: true,
+                receipt: true,
+                waiters: vec![token],
+            });
+            return Ok(Answer::Deferred);
+        }
+        // A send, or an interrupt for a session with no runtime, which resumes it.
+        if let Some(c) = conn {
+            self.make_active(c, &session);
+        }
+        match self.runtimes.get_mut(&session) {
+            Some(r) => {
+                if conn.is_some() {
+                    r.transport = conn;
+                }
+            }
+            None => self.start_runtime(&session, conn, now),
+        }
+        self.store.put_receipt(&client_msg_id, &session, request);
+        self.append(
+            &session,
+            EventKind::UserMessage {
+                client_msg_id: client_msg_id.clone(),
+                text: text.clone(),
+                interrupt,
+            },
+        );
+        self.out.push(ServerOutput::AgentInput(AgentInput {
+            session: session.clone(),
+            client_msg_id: client_msg_id.clone(),
+            text,
+            interrupt,
+            new_session,
+        }));
+        self.store.mark_dispatched(&client_msg_id);
+        Ok(Answer::Reply(accepted(&client_msg_id, &session)))
+    }
+
+    fn call_interrupt(&mut self, pending: PendingInterrupt) {
+        self.next_interrupt += 1;
+        let token = self.next_interrupt;
+        let session = pending.session.clone();
+        self.pending_interrupts.insert(token, pending);
+        self.out
+            .push(ServerOutput::CallInterrupt { token, session });
     }
 
     fn dispatch(&mut self, now: Millis, conn: ConnId, body: ClientMsg) {
@@ -470,6 +673,7 @@ impl Server {
             ClientMsg::SetMode { session, .. } => self.control(session, AgentControl::Mode),
             ClientMsg::Watch { session } => {
                 self.registry.watch(conn, &session);
+                self.start_at_head(conn, &session);
                 self.direct(conn, ServerEvent::Watched { session });
             }
             ClientMsg::Unwatch { session } => {
@@ -509,16 +713,10 @@ impl Server {
     ) {
         let (session, new_session) = match session {
             Some(s) => (s, false),
-            None => {
-                // No dedup on this path: a retried first message starts a second session.
-                self.next_new_session += 1;
-                (
-                    SessionId(format!("new-{}.{}", self.boot, self.next_new_session)),
-                    true,
-                )
-            }
+            // No dedup on this path: a retried first message starts a second session.
+            None => (self.new_session_id(), true),
         };
-        self.registry.set_active(conn, Some(&session));
+        self.make_active(conn, &session);
         let running = self.runtimes.contains_key(&session);
         if (running || self.params.dedup_on_resume)
             && self.store.has_user_message(&session, &client_msg_id)
@@ -566,19 +764,14 @@ impl Server {
                 },
             );
         }
-        self.next_interrupt += 1;
-        let token = self.next_interrupt;
-        self.pending_interrupts.insert(
-            token,
-            PendingInterrupt {
-                session: session.clone(),
-                client_msg_id,
-                text,
-                was_new,
-            },
-        );
-        self.out
-            .push(ServerOutput::CallInterrupt { token, session });
+        self.call_interrupt(PendingInterrupt {
+            session,
+            client_msg_id,
+            text,
+            was_new,
+            receipt: false,
+            waiters: Vec::new(),
+        });
     }
 
     /// Step 4's outcome and step 5. Without the guard a rejection is an unhandled promise
@@ -596,6 +789,23 @@ impl Server {
                 return;
             }
             self.warn(format!("interrupt() failed in {}; continuing", p.session));
+            if p.receipt {
+                // Surfaced, not swallowed: every watcher is told; the prompt still runs.
+                let event = ServerEvent::Error {
+                    session: Some(p.session.clone()),
+                    message: format!(
+                        "interrupt failed; message {} was still delivered",
+                        p.client_msg_id
+                    ),
+                };
+                let mut d = Vec::new();
+                self.registry.notify(&p.session, &event, &mut d);
+                self.push_deliveries(d);
+            }
+        }
+        if p.receipt {
+            self.settle_receipted(p);
+            return;
         }
         if p.was_new && self.runtimes.contains_key(&p.session) {
             self.out.push(ServerOutput::AgentInput(AgentInput {
@@ -608,12 +818,41 @@ impl Server {
         }
     }
 
+    /// The receipted interrupt once `interrupt()` settled (or its failure was caught):
+    /// dispatch, mark the receipt and answer every waiting request. A session whose runtime
+    /// went away meanwhile cannot take the prompt: the receipt fails (422).
+    fn settle_receipted(&mut self, p: PendingInterrupt) {
+        let response = if self.runtimes.contains_key(&p.session) {
+            self.out.push(ServerOutput::AgentInput(AgentInput {
+                session: p.session.clone(),
+                client_msg_id: p.client_msg_id.clone(),
+                text: p.text,
+                interrupt: true,
+                new_session: false,
+            }));
+            self.store.mark_dispatched(&p.client_msg_id);
+            accepted(&p.client_msg_id, &p.session)
+        } else {
+            let reason = "session_ended";
+            if let Some(event) = self.store.fail_receipt(&p.client_msg_id, reason) {
+                self.publish(event);
+            }
+            failed(&p.client_msg_id, &p.session, reason)
+        };
+        for token in p.waiters {
+            self.out.push(ServerOutput::Respond {
+                token,
+                response: response.clone(),
+            });
+        }
+    }
+
     fn handle_switch(&mut self, conn: ConnId, session: SessionId) {
         let previous = self.registry.get(conn).and_then(|c| c.active.clone());
         if let Some(prev) = previous.filter(|p| *p != session) {
             self.registry.unwatch(conn, &prev);
         }
-        self.registry.set_active(conn, Some(&session));
+        self.make_active(conn, &session);
         let state = self
             .store
             .session_state(&session)
@@ -673,18 +912,30 @@ impl Server {
             let mut d = Vec::new();
             let mut last: Seq = c.last_seq;
             let mut replayed = 0u32;
+            let mut failed = false;
             for e in self.store.events_after(s, c.last_seq, None) {
-                self.registry.send_to(
+                let sent = self.registry.send_to(
                     conn,
                     ServerEvent::Session(e.clone()),
                     Origin::Replay,
                     &mut d,
                 );
+                if !sent && self.params.gap_repair {
+                    // Never leave a hole: the cursor stays before the failed event and
+                    // sync takes over from there.
+                    failed = true;
+                    break;
+                }
                 last = e.seq;
                 replayed += 1;
             }
             self.push_deliveries(d);
             self.registry.reset_cursor(conn, s, last);
+            if failed {
+                self.registry.block(conn, s);
+            } else {
+                self.registry.unblock(conn, s);
+            }
             let resumable = self.runtimes.get(s).is_some_and(|r| r.suspended);
             if resumable {
                 if let Some(r) = self.runtimes.get_mut(s) {
@@ -781,4 +1032,18 @@ impl Server {
             }
         }
     }
+}
+
+fn accepted(client_msg_id: &str, session: &SessionId) -> HttpResponse {
+    HttpResponse::new(
+        202,
+        Receipt::accepted(client_msg_id, session.clone()).to_json(),
+    )
+}
+
+fn failed(client_msg_id: &str, session: &SessionId, reason: &str) -> HttpResponse {
+    HttpResponse::new(
+        422,
+        Receipt::failed(client_msg_id, session.clone(), reason).to_json(),
+    )
 }

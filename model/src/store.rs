@@ -118,6 +118,51 @@ pub struct StateChange {
     pub event: SessionEvent,
 }
 
+/// Where a durable receipt stands (the reference design, [SC]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum ReceiptState {
+    /// Persisted before dispatch; the prompt has not reached the agent yet.
+    Pending,
+    /// Handed to the agent's input queue: a retry answers 202 without dispatching again.
+    Dispatched,
+    /// Will never be dispatched (the reason is kept); a retry answers 422.
+    Failed(String),
+}
+
+/// Which request a receipt was made for, so a clientMsgId reused for a different prompt
+/// can be told from a retry (409).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReceiptRequest {
+    /// `/interrupt` rather than `/send`.
+    pub interrupt: bool,
+    /// The session the request named; `None` for a send that started a session.
+    pub named_session: Option<SessionId>,
+    pub text: String,
+}
+
+impl ReceiptRequest {
+    /// Whether `other` is a retry of this request: same endpoint and text, and the session
+    /// it names (if any) is the one the receipt went to.
+    pub fn is_retried_by(&self, other: &ReceiptRequest, session: &SessionId) -> bool {
+        self.interrupt == other.interrupt
+            && self.text == other.text
+            && other.named_session.as_ref().is_none_or(|s| s == session)
+            && (self.named_session.is_none() || other.named_session.is_some())
+    }
+}
+
+/// One durable receipt, keyed by clientMsgId in the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    /// The session the prompt went to (for a new session, the one it created).
+    pub session: SessionId,
+    pub state: ReceiptState,
+    pub request: ReceiptRequest,
+    /// The store's last seq when the receipt was written: orders receipts by arrival.
+    pub written_after: Seq,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventStore {
     last_seq: Seq,
@@ -126,6 +171,9 @@ pub struct EventStore {
     user_messages: BTreeSet<(SessionId, String)>,
     boots: u32,
     total_events: usize,
+    /// Durable receipts by clientMsgId (only written when `ServerParams::receipts` is on).
+    #[serde(default)]
+    receipts: BTreeMap<String, ReceiptRecord>,
 }
 
 impl EventStore {
@@ -143,8 +191,10 @@ impl EventStore {
         self.boots
     }
 
-    /// Appends an event under the next global seq.
+    /// Appends an event under the next global seq, with `prev_seq` the session's previous
+    /// head (0 for its first event).
     pub fn append(&mut self, session: &SessionId, kind: EventKind) -> SessionEvent {
+        let prev_seq = self.head_seq(session);
         self.last_seq += 1;
         if let EventKind::UserMessage { client_msg_id, .. } = &kind {
             self.user_messages
@@ -152,6 +202,7 @@ impl EventStore {
         }
         let event = SessionEvent {
             seq: self.last_seq,
+            prev_seq,
             session: session.clone(),
             kind,
         };
@@ -286,6 +337,87 @@ impl EventStore {
         stale
             .iter()
             .map(|s| self.set_state(s, SessionState::Ended, "server_restart", now, true))
+            .collect()
+    }
+
+    /// The receipt for a clientMsgId, if one was ever written.
+    pub fn receipt(&self, client_msg_id: &str) -> Option<&ReceiptRecord> {
+        self.receipts.get(client_msg_id)
+    }
+
+    /// Every receipt, by clientMsgId.
+    pub fn receipts(&self) -> impl Iterator<Item = (&String, &ReceiptRecord)> {
+        self.receipts.iter()
+    }
+
+    /// Writes a `Pending` receipt for a new clientMsgId. Returns false (and writes nothing)
+    /// when the id already has one.
+    pub fn put_receipt(
+        &mut self,
+        client_msg_id: &str,
+        session: &SessionId,
+        request: ReceiptRequest,
+    ) -> bool {
+        if self.receipts.contains_key(client_msg_id) {
+            return false;
+        }
+        self.receipts.insert(
+            client_msg_id.to_string(),
+            ReceiptRecord {
+                session: session.clone(),
+                state: ReceiptState::Pending,
+                request,
+                written_after: self.last_seq,
+            },
+        );
+        true
+    }
+
+    /// Moves a receipt to `Dispatched`. Returns false for an unknown id.
+    pub fn mark_dispatched(&mut self, client_msg_id: &str) -> bool {
+        self.set_receipt_state(client_msg_id, ReceiptState::Dispatched)
+    }
+
+    /// Moves a receipt to `Failed(reason)` and appends a `message_failed` event to its
+    /// session, which it returns; `None` for an unknown id.
+    pub fn fail_receipt(&mut self, client_msg_id: &str, reason: &str) -> Option<SessionEvent> {
+        if !self.set_receipt_state(client_msg_id, ReceiptState::Failed(reason.to_string())) {
+            return None;
+        }
+        let session = self.receipts[client_msg_id].session.clone();
+        Some(self.append(
+            &session,
+            EventKind::MessageFailed {
+                client_msg_id: client_msg_id.to_string(),
+                reason: reason.to_string(),
+            },
+        ))
+    }
+
+    fn set_receipt_state(&mut self, client_msg_id: &str, state: ReceiptState) -> bool {
+        match self.receipts.get_mut(client_msg_id) {
+            Some(r) => {
+                r.state = state;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// At boot: every receipt still `Pending` (persisted, never dispatched: the process
+    /// died in between) becomes `Failed(reason)` with a `message_failed` event in its
+    /// session. Returns the appended events, in the order the receipts were written.
+    pub fn fail_pending_receipts(&mut self, reason: &str) -> Vec<SessionEvent> {
+        let mut pending: Vec<(Seq, String)> = self
+            .receipts
+            .iter()
+            .filter(|(_, r)| r.state == ReceiptState::Pending)
+            .map(|(id, r)| (r.written_after, id.clone()))
+            .collect();
+        pending.sort();
+        pending
+            .iter()
+            .filter_map(|(_, id)| self.fail_receipt(id, reason))
             .collect()
     }
 }

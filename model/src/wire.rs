@@ -262,12 +262,24 @@ pub enum EventKind {
         internal: SessionState,
         reason: String,
     },
+    /// The reference design's durable marker that a persisted prompt will never be
+    /// executed (its receipt is `Failed`), e.g. `reason: "server_restart"` for a prompt
+    /// that was stored but not dispatched when the process died.
+    MessageFailed {
+        client_msg_id: String,
+        reason: String,
+    },
 }
 
 /// An event as stored and as broadcast: it always carries its session and seq.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionEvent {
     pub seq: Seq,
+    /// The previous seq of the same session, 0 for its first event (the reference design's
+    /// `prevSessionSeq`: seq is global, so a client can only tell a gap by this). Set by
+    /// `EventStore::append`; absent in old JSON, where it reads as 0.
+    #[serde(default)]
+    pub prev_seq: Seq,
     pub session: SessionId,
     #[serde(flatten)]
     pub kind: EventKind,
@@ -349,5 +361,53 @@ impl Frame {
         };
         let id = data.tracked().map(|(_, seq)| seq);
         Frame { name, id, data }
+    }
+}
+
+/// The reference design's reply body for a prompt (`/send`, `/interrupt`) under durable
+/// receipts ([SC], [C2]): `{"accepted":true,"clientMsgId":"m1","sessionId":"s1"}` on 202;
+/// on 422 `accepted` is false and `error` says why the prompt will never run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub accepted: bool,
+    pub client_msg_id: String,
+    #[serde(rename = "sessionId")]
+    pub session: SessionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Receipt {
+    pub fn accepted(client_msg_id: impl Into<String>, session: SessionId) -> Self {
+        Receipt {
+            accepted: true,
+            client_msg_id: client_msg_id.into(),
+            session,
+            error: None,
+        }
+    }
+
+    pub fn failed(
+        client_msg_id: impl Into<String>,
+        session: SessionId,
+        error: impl Into<String>,
+    ) -> Self {
+        Receipt {
+            accepted: false,
+            client_msg_id: client_msg_id.into(),
+            session,
+            error: Some(error.into()),
+        }
+    }
+
+    /// The HTTP body: `{"accepted":..,"clientMsgId":"..","sessionId":".."[,"error":".."]}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a receipt serialises")
+    }
+
+    /// Reads a receipt body; `None` for anything that is not one.
+    pub fn parse(body: &str) -> Option<Receipt> {
+        serde_json::from_str(body).ok()
     }
 }

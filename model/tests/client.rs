@@ -39,6 +39,7 @@ fn welcome(es: EsId, conn_n: u32) -> ClientInput {
 fn event(session: &str, seq: Seq) -> Frame {
     Frame::of(ServerEvent::Session(SessionEvent {
         seq,
+        prev_seq: 0,
         session: sid(session),
         kind: EventKind::AgentOutput { n: 0 },
     }))

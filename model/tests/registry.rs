@@ -18,6 +18,7 @@ fn sid(s: &str) -> SessionId {
 fn live(session: &SessionId, seq: Seq) -> ServerEvent {
     ServerEvent::Session(SessionEvent {
         seq,
+        prev_seq: 0,
         session: session.clone(),
         kind: EventKind::AgentOutput { n: seq as u32 },
     })

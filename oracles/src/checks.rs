@@ -4,13 +4,16 @@
 use crate::facts::{At, Facts, TabFacts, WatchChange};
 use crate::{Context, Violation};
 use ssesim_model::{
-    AppNotice, ClientInput, ClientMsg, ClientOutput, EventKind, Millis, PostOutcome, Seq,
+    AppNotice, ClientInput, ClientMsg, ClientOutput, ConnId, EventKind, Millis, PostOutcome, Seq,
     SessionId, SessionState,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Past this many violations of one invariant, the rest are summarised in one line.
 const MAX_REPORTED: usize = 10;
+
+/// The span over which re-sent events are counted against SYNC_BATCH_LIMIT.
+const REPLAY_WINDOW_MS: Millis = 60_000;
 
 /// When no revision states an attempt budget, the checker holds messages to this many POSTs.
 pub const DEFAULT_ATTEMPT_BOUND: u32 = 3;
@@ -238,44 +241,83 @@ fn no_duplicate_apply(f: &Facts, out: &mut Found) {
     }
 }
 
-/// A tab's watch intervals per session in seq space, as the server confirmed them.
+/// A tab's watch intervals per session in seq space, as the server confirmed them. The
+/// active session (which `/switch` unwatches) belongs to a connection, as in the registry;
+/// the app's own `disconnect()` ends every watch the tab had.
 fn watch_intervals(f: &Facts, tab: u32) -> BTreeMap<SessionId, Vec<(Seq, Seq)>> {
-    let mut open: BTreeMap<SessionId, Seq> = BTreeMap::new();
-    let mut closed: BTreeMap<SessionId, Vec<(Seq, Seq)>> = BTreeMap::new();
-    let mut active: Option<SessionId> = None;
-    let mut unwatch = |open: &mut BTreeMap<SessionId, Seq>, s: &SessionId, now: Seq| {
-        if let Some(start) = open.remove(s) {
-            closed.entry(s.clone()).or_default().push((start, now));
+    #[derive(Default)]
+    struct Watches {
+        open: BTreeMap<SessionId, Seq>,
+        closed: BTreeMap<SessionId, Vec<(Seq, Seq)>>,
+        active: BTreeMap<ConnId, SessionId>,
+    }
+    impl Watches {
+        fn watch(&mut self, s: &SessionId, now: Seq) {
+            self.open.entry(s.clone()).or_insert(now);
         }
+        fn unwatch(&mut self, s: &SessionId, now: Seq) {
+            if let Some(start) = self.open.remove(s) {
+                self.closed.entry(s.clone()).or_default().push((start, now));
+            }
+        }
+        fn unwatch_all(&mut self, now: Seq) {
+            for (s, start) in std::mem::take(&mut self.open) {
+                self.closed.entry(s).or_default().push((start, now));
+            }
+            self.active.clear();
+        }
+    }
+    // The store's last seq just before a record.
+    let last_before = |idx: usize| {
+        f.appended
+            .iter()
+            .take_while(|(a, ..)| a.idx < idx)
+            .map(|(_, _, q, _)| *q)
+            .max()
+            .unwrap_or(0)
     };
-    for (_, conn, change, last) in &f.watch_changes {
+    let disconnects: Vec<At> = f.tabs.get(&tab).map_or_else(Vec::new, |t| {
+        t.batches
+            .iter()
+            .filter(|b| matches!(b.input, ClientInput::Disconnect))
+            .map(|b| b.at)
+            .collect()
+    });
+    let mut disconnects = disconnects.into_iter().peekable();
+    let mut w = Watches::default();
+    for (at, conn, change, last) in &f.watch_changes {
         if f.conn_tab.get(conn) != Some(&tab) {
             continue;
         }
+        while let Some(d) = disconnects.next_if(|d| d.idx < at.idx) {
+            w.unwatch_all(last_before(d.idx));
+        }
         match change {
-            WatchChange::Watch(s) => {
-                open.entry(s.clone()).or_insert(*last);
-            }
+            WatchChange::Watch(s) => w.watch(s, *last),
             WatchChange::Unwatch(s) => {
-                unwatch(&mut open, s, *last);
-                if active.as_ref() == Some(s) {
-                    active = None;
+                w.unwatch(s, *last);
+                if w.active.get(conn) == Some(s) {
+                    w.active.remove(conn);
                 }
             }
             WatchChange::SetActive(s) => {
-                open.entry(s.clone()).or_insert(*last);
-                active = Some(s.clone());
+                w.watch(s, *last);
+                w.active.insert(*conn, s.clone());
             }
             WatchChange::Switch(s) => {
-                if let Some(prev) = active.take().filter(|p| p != s) {
-                    unwatch(&mut open, &prev, *last);
+                if let Some(prev) = w.active.remove(conn).filter(|p| p != s) {
+                    w.unwatch(&prev, *last);
                 }
-                open.entry(s.clone()).or_insert(*last);
-                active = Some(s.clone());
+                w.watch(s, *last);
+                w.active.insert(*conn, s.clone());
             }
         }
     }
-    for (s, start) in open {
+    for d in disconnects {
+        w.unwatch_all(last_before(d.idx));
+    }
+    let mut closed = w.closed;
+    for (s, start) in w.open {
         closed.entry(s).or_default().push((start, Seq::MAX));
     }
     closed
@@ -318,21 +360,34 @@ fn bounded_replay(ctx: &Context, f: &Facts, out: &mut Found) {
             );
         }
     }
-    let minutes = f.scenario_end().div_ceil(60_000).max(1) as usize;
-    let bound = limit * minutes;
+    // Re-sent events counted over a sliding minute: a storm is a storm even in a long run
+    // whose average stays under the bound.
     for (tab, t) in &f.tabs {
         let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
-        let mut resent = 0;
+        let mut window: VecDeque<Millis> = VecDeque::new();
+        let mut storming = false;
         for (at, s, q) in &t.applied {
-            if !seen.insert((s, *q)) {
-                resent += 1;
-                if resent == bound + 1 {
-                    out.add(
-                        *at,
-                        vec![at.idx],
-                        format!("tab{tab} was re-sent more than {bound} events it already had (a replay storm)"),
-                    );
-                }
+            if seen.insert((s, *q)) {
+                continue;
+            }
+            while window
+                .front()
+                .is_some_and(|&m| m + REPLAY_WINDOW_MS <= at.ms)
+            {
+                window.pop_front();
+            }
+            window.push_back(at.ms);
+            if window.len() <= limit {
+                storming = false;
+            } else if !storming {
+                storming = true;
+                out.add(
+                    *at,
+                    vec![at.idx],
+                    format!(
+                        "tab{tab} was re-sent more than {limit} events it already had within one minute (a replay storm)"
+                    ),
+                );
             }
         }
     }
@@ -421,7 +476,9 @@ fn restart_consistency(f: &Facts, out: &mut Found) {
         }
         let crashed_after = f.downs.iter().find(|d| d.idx > at.idx);
         if let Some(down) = crashed_after {
-            if !dispatched.contains_key(client_msg_id.as_str()) && !reported.contains(client_msg_id)
+            if !dispatched.contains_key(client_msg_id.as_str())
+                && !reported.contains(client_msg_id)
+                && !f.marked_failed.contains(client_msg_id)
             {
                 out.add(
                     *down,
@@ -439,14 +496,39 @@ fn restart_consistency(f: &Facts, out: &mut Found) {
 /// Sessions a tab still follows: those it got events for, minus ones it unwatched last.
 fn followed(t: &TabFacts) -> BTreeSet<&SessionId> {
     let mut follow: BTreeSet<&SessionId> = t.applied.iter().map(|(_, s, _)| s).collect();
+    // The app's watch calls and its sends, in the order it made them; a switch stops
+    // following the previously active session, as the server's `/switch` unwatches it.
+    let mut calls: Vec<(usize, &ClientMsg)> = t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
+    let sends: Vec<(usize, &SessionId)> = t
+        .accepted
+        .iter()
+        .filter_map(|a| a.session.as_ref().map(|s| (a.at.idx, s)))
+        .collect();
+    calls.sort_by_key(|(idx, _)| *idx);
     let mut last_call: BTreeMap<&SessionId, bool> = BTreeMap::new();
-    for (_, msg) in &t.watch_calls {
+    let mut active: Option<&SessionId> = None;
+    let mut sends = sends.into_iter().peekable();
+    for (idx, msg) in calls {
+        while let Some((_, s)) = sends.next_if(|(i, _)| *i < idx) {
+            last_call.insert(s, true);
+            active = Some(s);
+        }
         match msg {
             ClientMsg::Unwatch { session } => {
                 last_call.insert(session, false);
+                if active == Some(session) {
+                    active = None;
+                }
             }
-            ClientMsg::Watch { session } | ClientMsg::SwitchSession { session } => {
+            ClientMsg::Watch { session } => {
                 last_call.insert(session, true);
+            }
+            ClientMsg::SwitchSession { session } => {
+                if let Some(prev) = active.filter(|p| *p != session) {
+                    last_call.insert(prev, false);
+                }
+                last_call.insert(session, true);
+                active = Some(session);
             }
             _ => {}
         }
@@ -512,7 +594,16 @@ fn liveness(f: &Facts, out: &mut Found) {
 fn connection_hygiene(f: &Facts, out: &mut Found) {
     for (tab, t) in &f.tabs {
         let mut latest_welcome = None;
+        // Where the tab last closed its EventSource (the index of that batch's input).
+        let mut last_close: Option<usize> = None;
         for (i, b) in t.batches.iter().enumerate() {
+            // A reconnect POST is stale once a later welcome replaced its connection or the
+            // tab closed the stream it was made for (the guard's `es` check).
+            let stale = |post: &crate::facts::Post| {
+                matches!(post.body, ClientMsg::Reconnect { .. })
+                    && (latest_welcome.is_some_and(|w| w != post.conn)
+                        || last_close.is_some_and(|c| c > post.at.idx))
+            };
             match &b.input {
                 ClientInput::Frame { es, frame } => {
                     if let ssesim_model::ServerEvent::Welcome { connection_id, .. } = frame.data {
@@ -530,11 +621,9 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                             .iter()
                             .any(|o| !matches!(o, ClientOutput::Dropped { .. }));
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
-                    // A reconnect reply for a connection the tab has since replaced is
-                    // rightly ignored: that is the staleness guard doing its job.
-                    let replaced = matches!(post.body, ClientMsg::Reconnect { .. })
-                        && latest_welcome.is_some_and(|w| w != post.conn);
-                    if is_404 && !reacted && !replaced {
+                    // A stale reconnect reply is rightly ignored: that is the staleness
+                    // guard doing its job.
+                    if is_404 && !reacted && !stale(post) {
                         out.add(
                             b.at,
                             vec![post.at.idx, b.at.idx],
@@ -549,8 +638,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                         .outputs
                         .iter()
                         .any(|o| matches!(o, ClientOutput::App(AppNotice::Open)));
-                    let stale = latest_welcome.is_some_and(|w| w != post.conn);
-                    if matches!(post.body, ClientMsg::Reconnect { .. }) && opened && stale {
+                    if opened && stale(post) {
                         out.add(
                             b.at,
                             vec![post.at.idx, b.at.idx],
@@ -559,6 +647,12 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                     }
                 }
                 _ => {}
+            }
+            if b.outputs
+                .iter()
+                .any(|o| matches!(o, ClientOutput::CloseStream { .. }))
+            {
+                last_close = Some(b.at.idx);
             }
         }
     }

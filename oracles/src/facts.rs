@@ -61,7 +61,8 @@ pub struct TabFacts {
     pub conns: BTreeSet<ConnId>,
     /// Whether the app asked to be connected at the end (connect without a later disconnect).
     pub wants_connection: bool,
-    /// The last `_open`/`_close` the app saw: true when connected.
+    /// Whether the tab is connected: set by `_open`, cleared by `_close` and by the app's
+    /// own `disconnect()` (which notifies nothing).
     pub open: bool,
 }
 
@@ -101,6 +102,8 @@ pub struct Facts {
     pub states: Vec<(At, SessionId, ssesim_model::SessionState)>,
     pub wire: Vec<(At, Option<u32>, ssesim_sim::history::WireEvent)>,
     pub last_seq: Seq,
+    /// Prompts the store marked as never to be executed (`message_failed` events).
+    pub marked_failed: BTreeSet<String>,
 }
 
 impl Facts {
@@ -119,7 +122,12 @@ impl Facts {
                     let t = f.tabs.entry(*tab).or_default();
                     match input {
                         ClientInput::Connect => t.wants_connection = true,
-                        ClientInput::Disconnect => t.wants_connection = false,
+                        // disconnect() drops the connection without an `_close` notice:
+                        // the tab is no longer connected all the same.
+                        ClientInput::Disconnect => {
+                            t.wants_connection = false;
+                            t.open = false;
+                        }
                         ClientInput::Frame {
                             frame:
                                 ssesim_model::Frame {
@@ -200,7 +208,13 @@ impl Facts {
                         }
                         ClientOutput::App(AppNotice::Event {
                             event: ServerEvent::Session(e),
-                        }) => t.applied.push((at, e.session.clone(), e.seq)),
+                        }) => {
+                            t.applied.push((at, e.session.clone(), e.seq));
+                            // A failure marker the app sees is a failure reported to it.
+                            if let EventKind::MessageFailed { client_msg_id, .. } = &e.kind {
+                                t.failed_reported.insert(client_msg_id.clone());
+                            }
+                        }
                         ClientOutput::App(AppNotice::SendFailed { msg }) => {
                             if let Some(id) = msg.client_msg_id() {
                                 t.failed_reported.insert(id.to_string());
@@ -253,6 +267,9 @@ impl Facts {
                 Event::ServerOut { output } => match output {
                     ServerOutput::Appended(e) => {
                         f.last_seq = f.last_seq.max(e.seq);
+                        if let EventKind::MessageFailed { client_msg_id, .. } = &e.kind {
+                            f.marked_failed.insert(client_msg_id.clone());
+                        }
                         if let EventKind::SessionStateChanged { internal, .. } = &e.kind {
                             f.states.push((at, e.session.clone(), *internal));
                         }

@@ -82,7 +82,7 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         id: "restart_consistency",
         kind: Kind::Safety,
-        definition: "after a restart no session is left non-terminal, and every user message persisted before the crash is executed or reported failed",
+        definition: "after a restart no session is left non-terminal, and every user message persisted before the crash is executed, reported failed to the app, or marked failed in the store",
     },
     Invariant {
         id: "liveness",

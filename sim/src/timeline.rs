@@ -68,6 +68,10 @@ fn event_brief(e: &ServerEvent) -> String {
         ServerEvent::Welcome { connection_id, .. } => format!("welcome {connection_id}"),
         ServerEvent::Session(ev) => {
             let what = match &ev.kind {
+                EventKind::MessageFailed {
+                    client_msg_id,
+                    reason,
+                } => format!("{client_msg_id} marked failed ({reason})"),
                 EventKind::UserMessage {
                     client_msg_id,
                     interrupt,

@@ -301,9 +301,17 @@ async fn serve_post(process: Rc<Process>, mut conn: Conn, request: HttpRequest) 
     }
     let token = process.token();
     process.handle(ServerInput::Request { token, request });
-    let Some(response) = process.replies.borrow_mut().remove(&token) else {
-        // The process died while handling it: the socket goes with it.
-        return;
+    // Most handlers answer in the same call; a deferred one (an interrupt awaiting
+    // `interrupt()` under receipts) answers when a later input settles it.
+    let response = loop {
+        if let Some(response) = process.replies.borrow_mut().remove(&token) {
+            break response;
+        }
+        if !process.world.server_is_up() {
+            // The process died before answering: the socket goes with it.
+            return;
+        }
+        tokio::time::sleep(ms(1)).await;
     };
     if process.response_lost(endpoint) {
         process.world.record(Event::Wire {

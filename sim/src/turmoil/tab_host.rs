@@ -29,7 +29,8 @@ struct Browser {
     world: Rc<World>,
     tab: u32,
     streams: RefCell<BTreeMap<EsId, EsTask>>,
-    timer: RefCell<Option<JoinHandle<()>>>,
+    /// `setTimeout` handles, one per client timer.
+    timers: RefCell<BTreeMap<ClientTimer, JoinHandle<()>>>,
 }
 
 pub(super) async fn main(world: Rc<World>, tab: u32) -> turmoil::Result {
@@ -37,7 +38,7 @@ pub(super) async fn main(world: Rc<World>, tab: u32) -> turmoil::Result {
         world: world.clone(),
         tab,
         streams: RefCell::new(BTreeMap::new()),
-        timer: RefCell::new(None),
+        timers: RefCell::new(BTreeMap::new()),
     });
     let me = &world.tabs[tab as usize];
     loop {
@@ -132,17 +133,15 @@ impl Browser {
                 let delay = at.saturating_sub(self.world.now());
                 let handle = tokio::task::spawn_local(async move {
                     tokio::time::sleep(ms(delay)).await;
-                    me.timer.borrow_mut().take();
+                    me.timers.borrow_mut().remove(&timer);
                     me.feed(ClientInput::Timer(timer));
                 });
-                if let Some(old) = self.timer.borrow_mut().replace(handle) {
+                if let Some(old) = self.timers.borrow_mut().insert(timer, handle) {
                     old.abort();
                 }
             }
-            ClientOutput::CancelTimer {
-                timer: ClientTimer::Reconnect,
-            } => {
-                if let Some(old) = self.timer.borrow_mut().take() {
+            ClientOutput::CancelTimer { timer } => {
+                if let Some(old) = self.timers.borrow_mut().remove(&timer) {
                     old.abort();
                 }
             }
