@@ -7,7 +7,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ssesim_model::{Endpoint, SessionState};
-use ssesim_scenarios::{Action, Constants, Direction, FaultEndpoint, Network, Scenario, Step, Topology, SCHEMA_VERSION};
+use ssesim_scenarios::{
+    Action, Constants, Direction, FaultEndpoint, Network, Scenario, Step, Topology, SCHEMA_VERSION,
+};
 
 /// When the generated fault phase ends.
 pub const HEAL_AT_MS: u64 = 6000;
@@ -34,15 +36,24 @@ const FAULTS: &[&str] = &[
 pub fn generate(seed: u64, revision: &str) -> Scenario {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let clients = rng.random_range(1..=2u32);
-    let sessions: Vec<String> = (1..=rng.random_range(1..=2u32)).map(|i| format!("s{i}")).collect();
-    let enabled: Vec<&str> = FAULTS.iter().copied().filter(|_| rng.random_bool(0.4)).collect();
+    let sessions: Vec<String> = (1..=rng.random_range(1..=2u32))
+        .map(|i| format!("s{i}"))
+        .collect();
+    let enabled: Vec<&str> = FAULTS
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.4))
+        .collect();
     let mut steps = Vec::new();
     let pick_session = |rng: &mut ChaCha8Rng| sessions[rng.random_range(0..sessions.len())].clone();
     for c in 0..clients {
         let s = pick_session(&mut rng);
         steps.push(Step {
             at_ms: rng.random_range(10..100),
-            action: Action::Watch { client: c, session: s },
+            action: Action::Watch {
+                client: c,
+                session: s,
+            },
         });
     }
     let n = rng.random_range(4..14);
@@ -52,9 +63,17 @@ pub fn generate(seed: u64, revision: &str) -> Scenario {
         let action = match rng.random_range(0..10) {
             0..=3 => Action::Send {
                 client,
-                session: if rng.random_bool(0.85) { Some(pick_session(&mut rng)) } else { None },
+                session: if rng.random_bool(0.85) {
+                    Some(pick_session(&mut rng))
+                } else {
+                    None
+                },
                 id: None,
-                text: if rng.random_bool(0.1) { String::new() } else { "hi".into() },
+                text: if rng.random_bool(0.1) {
+                    String::new()
+                } else {
+                    "hi".into()
+                },
             },
             4 => Action::Interrupt {
                 client,
@@ -73,7 +92,11 @@ pub fn generate(seed: u64, revision: &str) -> Scenario {
             },
             8 => Action::SessionState {
                 session: pick_session(&mut rng),
-                state: [SessionState::Detached, SessionState::Suspended, SessionState::Active][rng.random_range(0..3)],
+                state: [
+                    SessionState::Detached,
+                    SessionState::Suspended,
+                    SessionState::Active,
+                ][rng.random_range(0..3)],
             },
             _ => {
                 if rng.random_bool(0.5) {
@@ -96,7 +119,8 @@ pub fn generate(seed: u64, revision: &str) -> Scenario {
                 "bounce" => Action::Bounce,
                 "partition" => Action::Partition {
                     client,
-                    direction: [Direction::Both, Direction::ToServer, Direction::FromServer][rng.random_range(0..3)],
+                    direction: [Direction::Both, Direction::ToServer, Direction::FromServer]
+                        [rng.random_range(0..3)],
                 },
                 "hold" => Action::Hold { client },
                 "drop_connection" => Action::DropConnection {
@@ -105,14 +129,20 @@ pub fn generate(seed: u64, revision: &str) -> Scenario {
                 },
                 "inject_status" => Action::InjectStatus {
                     endpoint: FaultEndpoint::Post(
-                        [Endpoint::Send, Endpoint::Reconnect, Endpoint::Watch, Endpoint::Interrupt][rng.random_range(0..4)],
+                        [
+                            Endpoint::Send,
+                            Endpoint::Reconnect,
+                            Endpoint::Watch,
+                            Endpoint::Interrupt,
+                        ][rng.random_range(0..4)],
                     ),
                     status: [400, 404, 429, 500, 503][rng.random_range(0..5)],
                     count: rng.random_range(1..4),
                     retry_after_s: None,
                 },
                 "lose_response" => Action::LoseResponse {
-                    endpoint: [Endpoint::Send, Endpoint::Reconnect, Endpoint::Interrupt][rng.random_range(0..3)],
+                    endpoint: [Endpoint::Send, Endpoint::Reconnect, Endpoint::Interrupt]
+                        [rng.random_range(0..3)],
                     count: 1,
                 },
                 "interrupt_fails" => Action::InterruptFails { count: 1 },
@@ -127,7 +157,10 @@ pub fn generate(seed: u64, revision: &str) -> Scenario {
     Scenario {
         schema: SCHEMA_VERSION,
         name: format!("explore-{seed}"),
-        description: format!("generated case {seed}; faults enabled: {}", enabled.join(", ")),
+        description: format!(
+            "generated case {seed}; faults enabled: {}",
+            enabled.join(", ")
+        ),
         revision: revision.to_string(),
         seed,
         topology: Topology {

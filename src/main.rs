@@ -58,6 +58,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Print the scenario of a generated exploration case, ready for `replay`.
+    Generate {
+        /// The case seed (as shown in reports: "explore case seed N").
+        seed: u64,
+        #[arg(long, default_value = "baseline")]
+        revision: String,
+    },
     /// List the invariants the oracles check, with their definitions.
     Invariants {
         /// Print JSON instead of a table.
@@ -86,6 +93,13 @@ fn main() -> ExitCode {
             history,
         } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
         Command::Matrix { cases, seed, out } => matrix(cases, seed, out.as_deref()),
+        Command::Generate { seed, revision } => preset(&revision).map(|_| {
+            println!(
+                "{}",
+                ssesim::explore::generate(seed, &revision).to_json_pretty()
+            );
+            0
+        }),
         Command::Invariants { json } => {
             invariants(json);
             Ok(0)
@@ -268,7 +282,10 @@ const CATALOG: &str = "scenarios/catalog";
 fn load_catalog() -> Result<Vec<ssesim::report::Source>, Failure> {
     let dir = Path::new(CATALOG);
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Failure(2, format!("{CATALOG}: cannot read the catalog ({e}); run from the repository root"))
+        Failure(
+            2,
+            format!("{CATALOG}: cannot read the catalog ({e}); run from the repository root"),
+        )
     })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -278,7 +295,8 @@ fn load_catalog() -> Result<Vec<ssesim::report::Source>, Failure> {
     paths
         .into_iter()
         .map(|p| {
-            let scenario = ssesim_scenarios::load_file(&p).map_err(|e| Failure(2, e.to_string()))?;
+            let scenario =
+                ssesim_scenarios::load_file(&p).map_err(|e| Failure(2, e.to_string()))?;
             Ok(ssesim::report::Source {
                 name: p.display().to_string(),
                 scenario,
@@ -298,9 +316,15 @@ fn matrix(cases: u64, seed: u64, out: Option<&Path>) -> Result<u8, Failure> {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(|e| Failure(2, format!("{}: {e}", path.display())))
         };
-        write("matrix.md", &format!("# Revision x invariant matrix\n\n{table}"))?;
+        write(
+            "matrix.md",
+            &format!("# Revision x invariant matrix\n\n{table}"),
+        )?;
         write("counterexamples.md", &m.counterexamples_markdown())?;
-        eprintln!("wrote {0}/matrix.md and {0}/counterexamples.md", dir.display());
+        eprintln!(
+            "wrote {0}/matrix.md and {0}/counterexamples.md",
+            dir.display()
+        );
     }
     Ok(0)
 }

@@ -24,7 +24,11 @@ pub struct Example {
 impl Example {
     /// Smaller is better: fewer steps, then a shorter run, then the source name.
     fn size(&self) -> (usize, u64, &str) {
-        (self.scenario.steps.len(), self.scenario.duration_ms, &self.source)
+        (
+            self.scenario.steps.len(),
+            self.scenario.duration_ms,
+            &self.source,
+        )
     }
 }
 
@@ -53,7 +57,12 @@ pub struct Source {
 
 /// Runs every source on every revision, plus `cases` generated scenarios per revision
 /// from `explore_seed`, and keeps the smallest failing example per cell.
-pub fn build(catalog: &[Source], cases: u64, explore_seed: u64, mut progress: impl FnMut(&str)) -> Matrix {
+pub fn build(
+    catalog: &[Source],
+    cases: u64,
+    explore_seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Matrix {
     let revisions: Vec<String> = revisions::NAMES.iter().map(|s| s.to_string()).collect();
     let mut cells: BTreeMap<(String, &'static str), Cell> = BTreeMap::new();
     for rev in &revisions {
@@ -85,7 +94,12 @@ pub fn build(catalog: &[Source], cases: u64, explore_seed: u64, mut progress: im
                     continue;
                 };
                 let cell = cells.get_mut(&(rev.clone(), inv.id)).expect("cell exists");
-                if !cell.failed || cell.example.as_ref().is_some_and(|e| e.source != source.name) {
+                if !cell.failed
+                    || cell
+                        .example
+                        .as_ref()
+                        .is_some_and(|e| e.source != source.name)
+                {
                     cell.failures += 1;
                 }
                 cell.failed = true;
@@ -95,7 +109,10 @@ pub fn build(catalog: &[Source], cases: u64, explore_seed: u64, mut progress: im
                     violation: v.clone(),
                     history: report.history.clone(),
                 };
-                let better = cell.example.as_ref().is_none_or(|e| candidate.size() < e.size());
+                let better = cell
+                    .example
+                    .as_ref()
+                    .is_none_or(|e| candidate.size() < e.size());
                 if better {
                     cell.example = Some(candidate);
                 }
@@ -168,7 +185,11 @@ impl Matrix {
                     ex.violation.detail
                 );
                 if ex.source.ends_with(".json") {
-                    let _ = writeln!(out, "Replay: `cargo run --release -- replay {} --revision {r}`\n", ex.source);
+                    let _ = writeln!(
+                        out,
+                        "Replay: `cargo run --release -- replay {} --revision {r}`\n",
+                        ex.source
+                    );
                 }
                 out.push_str(&render_example(ex));
             }
@@ -179,7 +200,13 @@ impl Matrix {
 
 /// The records of a run up to its violation, as a timeline and a diagram.
 pub fn render_example(ex: &Example) -> String {
-    let last = ex.violation.records.iter().copied().max().unwrap_or(ex.history.len().saturating_sub(1));
+    let last = ex
+        .violation
+        .records
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(ex.history.len().saturating_sub(1));
     let records = &ex.history.records[..=last.min(ex.history.len().saturating_sub(1))];
     let mut out = String::new();
     out.push_str("```text\n");
@@ -201,7 +228,11 @@ fn clip_lines(text: &str, head: usize, tail: usize) -> String {
     for l in &lines[..head] {
         let _ = writeln!(out, "{l}");
     }
-    let _ = writeln!(out, "   ... {} lines left out ...", lines.len() - head - tail);
+    let _ = writeln!(
+        out,
+        "   ... {} lines left out ...",
+        lines.len() - head - tail
+    );
     for l in &lines[lines.len() - tail..] {
         let _ = writeln!(out, "{l}");
     }
@@ -228,18 +259,35 @@ pub fn mermaid(records: &[Record], tabs: u32) -> String {
     for r in records {
         let line = match &r.event {
             Event::Step { action, .. } if action.is_fault() => {
-                let over = action.client().map_or("server".to_string(), |c| format!("tab{c},server"));
-                Some(format!("Note over {over}: {} FAULT {}", r.at, action.name()))
+                let over = action
+                    .client()
+                    .map_or("server".to_string(), |c| format!("tab{c},server"));
+                Some(format!(
+                    "Note over {over}: {} FAULT {}",
+                    r.at,
+                    action.name()
+                ))
             }
             Event::ClientOut { tab, output } => match output {
-                ClientOutput::Post { req, connection_id, body, .. } => Some(format!(
+                ClientOutput::Post {
+                    req,
+                    connection_id,
+                    body,
+                    ..
+                } => Some(format!(
                     "tab{tab}->>server: {} {req} POST {} as {connection_id}",
                     r.at,
                     body.endpoint().map_or("?".to_string(), |e| e.to_string())
-                        + &body.client_msg_id().map_or(String::new(), |id| format!(" {id}"))
+                        + &body
+                            .client_msg_id()
+                            .map_or(String::new(), |id| format!(" {id}"))
                 )),
-                ClientOutput::App(AppNotice::Open) => Some(format!("Note over tab{tab}: {} _open", r.at)),
-                ClientOutput::App(AppNotice::Close) => Some(format!("Note over tab{tab}: {} _close", r.at)),
+                ClientOutput::App(AppNotice::Open) => {
+                    Some(format!("Note over tab{tab}: {} _open", r.at))
+                }
+                ClientOutput::App(AppNotice::Close) => {
+                    Some(format!("Note over tab{tab}: {} _close", r.at))
+                }
                 ClientOutput::App(AppNotice::SendFailed { msg }) => Some(format!(
                     "Note over tab{tab}: {} send failed {}",
                     r.at,
@@ -264,15 +312,24 @@ pub fn mermaid(records: &[Record], tabs: u32) -> String {
                 ClientInput::Frame { frame, .. } => {
                     event_label(&frame.data).map(|l| format!("server-->>tab{tab}: {} {l}", r.at))
                 }
-                ClientInput::StreamError { es } => Some(format!("Note over tab{tab}: {} {es} error", r.at)),
+                ClientInput::StreamError { es } => {
+                    Some(format!("Note over tab{tab}: {} {es} error", r.at))
+                }
                 _ => None,
             },
             Event::ServerOut { output } => match output {
-                ServerOutput::AgentInput(a) => Some(format!("server->>agent: {} input {} in {}", r.at, a.client_msg_id, a.session)),
-                ServerOutput::Crash { reason } => Some(format!("Note over server: {} CRASH {reason}", r.at)),
+                ServerOutput::AgentInput(a) => Some(format!(
+                    "server->>agent: {} input {} in {}",
+                    r.at, a.client_msg_id, a.session
+                )),
+                ServerOutput::Crash { reason } => {
+                    Some(format!("Note over server: {} CRASH {reason}", r.at))
+                }
                 _ => None,
             },
-            Event::ServerDown { reason } => Some(format!("Note over server: {} down ({reason})", r.at)),
+            Event::ServerDown { reason } => {
+                Some(format!("Note over server: {} down ({reason})", r.at))
+            }
             Event::ServerUp { boot } => Some(format!("Note over server: {} up, boot {boot}", r.at)),
             Event::Heal => Some(format!("Note over server: {} heal", r.at)),
             _ => None,
@@ -286,7 +343,11 @@ pub fn mermaid(records: &[Record], tabs: u32) -> String {
         let _ = writeln!(out, "    participant tab{t}");
     }
     out.push_str("    participant server\n    participant agent\n");
-    out.push_str(&clip_lines(&lines.join("\n"), 8, 40).replace("   ... ", "    Note over server: ... ").replace(" ...\n", "\n"));
+    out.push_str(
+        &clip_lines(&lines.join("\n"), 8, 40)
+            .replace("   ... ", "    Note over server: ... ")
+            .replace(" ...\n", "\n"),
+    );
     if !out.ends_with('\n') {
         out.push('\n');
     }

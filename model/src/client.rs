@@ -18,7 +18,9 @@ use crate::applied::{AppliedDelivery, Decision};
 use crate::outbox::{Outbox, OutboxEvent};
 use crate::params::{ClientParams, FlushGuard, FlushMode, OpenTiming, Requeue};
 use crate::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
-use crate::wire::{ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor, SessionEvent};
+use crate::wire::{
+    ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor, SessionEvent,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -657,7 +659,9 @@ impl Client {
         };
         match outbox.on_reply(now, outcome) {
             OutboxEvent::Failed { msg, .. } => self.notify(AppNotice::SendFailed { msg }),
-            OutboxEvent::Retrying { status: Some(404), .. } => self.check_and_reconnect(true),
+            OutboxEvent::Retrying {
+                status: Some(404), ..
+            } => self.check_and_reconnect(true),
             OutboxEvent::Retrying { .. } | OutboxEvent::Accepted { .. } | OutboxEvent::Ignored => {}
         }
     }
@@ -671,7 +675,9 @@ impl Client {
             }
             other => {
                 let watched = match other {
-                    ClientMsg::Watch { session } | ClientMsg::SwitchSession { session } => Some(session),
+                    ClientMsg::Watch { session } | ClientMsg::SwitchSession { session } => {
+                        Some(session)
+                    }
                     ClientMsg::Send { session, .. } => session.as_ref(),
                     ClientMsg::Interrupt { session, .. } => Some(session),
                     _ => None,

@@ -415,7 +415,10 @@ impl Server {
     fn publish(&mut self, event: SessionEvent) {
         self.out.push(ServerOutput::Appended(event.clone()));
         let session = event.session.clone();
-        if let Some(r) = self.runtimes.get_mut(&session) {
+        // The reference design never holds live events for a suspended session: a tab
+        // shown again without losing its stream never resumes it, and would wait for them.
+        let hold = !self.params.gap_repair;
+        if let Some(r) = self.runtimes.get_mut(&session).filter(|_| hold) {
             if r.suspended {
                 if r.buffered < self.params.suspend_buffer {
                     r.buffered += 1;

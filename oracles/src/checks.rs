@@ -498,7 +498,8 @@ fn followed(t: &TabFacts) -> BTreeSet<&SessionId> {
     let mut follow: BTreeSet<&SessionId> = t.applied.iter().map(|(_, s, _)| s).collect();
     // The app's watch calls and its sends, in the order it made them; a switch stops
     // following the previously active session, as the server's `/switch` unwatches it.
-    let mut calls: Vec<(usize, &ClientMsg)> = t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
+    let mut calls: Vec<(usize, &ClientMsg)> =
+        t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
     let sends: Vec<(usize, &SessionId)> = t
         .accepted
         .iter()
@@ -532,6 +533,9 @@ fn followed(t: &TabFacts) -> BTreeSet<&SessionId> {
             }
             _ => {}
         }
+    }
+    for (_, s) in sends {
+        last_call.insert(s, true);
     }
     follow.retain(|s| last_call.get(s).copied().unwrap_or(true));
     follow

@@ -124,8 +124,11 @@ pub struct Context {
 impl Context {
     pub fn new(scenario: &Scenario, params: &Params) -> Self {
         let heal = scenario.heal_at();
+        // Judge by the constants the run used: the revision's, with the scenario's overrides.
+        let mut params = params.clone();
+        scenario.constants.apply(&mut params);
         Context {
-            params: params.clone(),
+            params,
             network: scenario.network.clone(),
             heal_at: (heal < scenario.duration_ms).then_some(heal),
             duration_ms: scenario.duration_ms,
