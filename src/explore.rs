@@ -1,5 +1,8 @@
-//! Generated scenarios: a workload and a fault schedule drawn from a ChaCha stream seeded by
-//! a case seed, followed by a heal phase long enough for every invariant to be judged.
+//! Generated scenarios. Two generators live here: [`generate`], the first one (a ChaCha
+//! stream per seed, used by the matrix of `report` and by `ssesim generate SEED`), and the
+//! proptest [`case_strategy`] that campaigns use (`ssesim explore`, `ssesim hunt`), whose
+//! cases shrink. Both draw a workload and a fault schedule from a ChaCha stream seeded per
+//! case, followed by a heal phase long enough for every invariant to be judged.
 //!
 //! Each case enables a random subset of the fault kinds (swarm testing), so rare
 //! combinations get reached instead of every case carrying a little of everything.
@@ -190,5 +193,714 @@ pub fn compact_network() -> Network {
         fetch_timeout_ms: 2000,
         restart_after_ms: Some(1000),
         interrupt_latency_ms: 2,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// proptest cases: the generator campaigns use (`ssesim explore`, `ssesim hunt`).
+// ---------------------------------------------------------------------------------------
+
+use proptest::strategy::{Just, Strategy, ValueTree};
+use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
+
+/// Every fault kind a case may enable (swarm testing), in the order of `Action`'s fault
+/// variants: the whole fault vocabulary of `scenarios/src/step.rs`.
+pub const FAULT_KINDS: [&str; 15] = [
+    "crash",
+    "crash_at_interrupt",
+    "restart",
+    "bounce",
+    "partition",
+    "repair",
+    "hold",
+    "release",
+    "latency",
+    "drop_connection",
+    "inject_status",
+    "lose_response",
+    "interrupt_fails",
+    "double_welcome",
+    "transport_throws",
+];
+
+/// The most tabs, sessions and fault steps a case has.
+pub const MAX_CLIENTS: u32 = 3;
+pub const MAX_SESSIONS: u32 = 4;
+
+/// One app or agent action of a case. Tab and session numbers are taken modulo the case's
+/// topology when the scenario is written, so shrinking the topology keeps steps valid.
+/// Simpler alternatives come first: proptest shrinks a step towards earlier variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    Emit {
+        session: u32,
+        count: u32,
+        every_ms: u64,
+    },
+    Send {
+        client: u32,
+        /// `None` starts a new session.
+        session: Option<u32>,
+        /// An empty text: a body the server rejects with 400.
+        empty: bool,
+    },
+    Interrupt {
+        client: u32,
+        session: u32,
+    },
+    Watch {
+        client: u32,
+        session: u32,
+    },
+    Switch {
+        client: u32,
+        session: u32,
+    },
+    Hidden {
+        client: u32,
+    },
+    Visible {
+        client: u32,
+    },
+    ForceReconnect {
+        client: u32,
+    },
+    SessionState {
+        session: u32,
+        state: SessionState,
+    },
+    Unwatch {
+        client: u32,
+        session: u32,
+    },
+    Stop {
+        client: u32,
+        session: u32,
+    },
+    TrackSeq {
+        client: u32,
+        session: u32,
+    },
+}
+
+/// One fault of a case, with its own intensity. Faults that have an undo (`partition`,
+/// `hold`, `latency`, `transport_throws`, `crash`) carry an optional delay after which the
+/// undo step follows (only if that is still before the heal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Crash {
+        restart_after: Option<u64>,
+    },
+    CrashAtInterrupt,
+    Restart,
+    Bounce,
+    Partition {
+        client: u32,
+        direction: Direction,
+        repair_after: Option<u64>,
+    },
+    Repair {
+        client: u32,
+        direction: Direction,
+    },
+    Hold {
+        client: u32,
+        release_after: Option<u64>,
+    },
+    Release {
+        client: u32,
+    },
+    Latency {
+        client: u32,
+        min_ms: u64,
+        spread_ms: u64,
+        reset_after: Option<u64>,
+    },
+    DropConnection {
+        client: u32,
+        notify: bool,
+    },
+    InjectStatus {
+        endpoint: FaultEndpoint,
+        status: u16,
+        count: u32,
+        retry_after_s: Option<u32>,
+    },
+    LoseResponse {
+        endpoint: Endpoint,
+        count: u32,
+    },
+    InterruptFails {
+        count: u32,
+    },
+    DoubleWelcome {
+        client: u32,
+        gap_ms: u64,
+    },
+    TransportThrows {
+        client: u32,
+        off_after: Option<u64>,
+    },
+}
+
+impl Fault {
+    /// The index of this fault's kind in [`FAULT_KINDS`].
+    pub fn kind(&self) -> usize {
+        match self {
+            Fault::Crash { .. } => 0,
+            Fault::CrashAtInterrupt => 1,
+            Fault::Restart => 2,
+            Fault::Bounce => 3,
+            Fault::Partition { .. } => 4,
+            Fault::Repair { .. } => 5,
+            Fault::Hold { .. } => 6,
+            Fault::Release { .. } => 7,
+            Fault::Latency { .. } => 8,
+            Fault::DropConnection { .. } => 9,
+            Fault::InjectStatus { .. } => 10,
+            Fault::LoseResponse { .. } => 11,
+            Fault::InterruptFails { .. } => 12,
+            Fault::DoubleWelcome { .. } => 13,
+            Fault::TransportThrows { .. } => 14,
+        }
+    }
+}
+
+/// A generated case: topology, swarm configuration, workload and fault schedule. It
+/// becomes a [`Scenario`] with [`Case::to_scenario`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// Browser tabs, 1 to 3.
+    pub clients: u32,
+    /// Sessions running at time 0, 1 to 4 (`s1`, `s2`, ...).
+    pub sessions: u32,
+    /// Override of `MAX_PENDING_SENDS` (a small queue reaches evictions).
+    pub max_pending: Option<u32>,
+    /// Swarm testing: which fault kinds this case enables, one flag per [`FAULT_KINDS`].
+    pub swarm: Vec<bool>,
+    /// Swarm intensity: at most this many fault steps (undo steps not counted).
+    pub max_faults: usize,
+    /// The watch each tab makes early on (`None`: the tab watches nothing at first).
+    pub watches: Vec<Option<(u64, u32)>>,
+    /// The app and agent steps, each at its time in the fault phase.
+    pub workload: Vec<(u64, Work)>,
+    /// Candidate fault steps; only those of enabled kinds are kept, the first `max_faults`.
+    pub faults: Vec<(u64, Fault)>,
+}
+
+fn client() -> impl Strategy<Value = u32> + Clone {
+    0..MAX_CLIENTS
+}
+
+fn session() -> impl Strategy<Value = u32> + Clone {
+    0..MAX_SESSIONS
+}
+
+/// An optional delay before an undo step.
+fn undo_after() -> impl Strategy<Value = Option<u64>> + Clone {
+    proptest::option::weighted(0.6, 50u64..3000)
+}
+
+fn direction() -> impl Strategy<Value = Direction> + Clone {
+    proptest::sample::select(vec![
+        Direction::Both,
+        Direction::ToServer,
+        Direction::FromServer,
+    ])
+}
+
+fn work() -> impl Strategy<Value = Work> {
+    use proptest::prop_oneof;
+    let emit = prop_oneof![
+        9 => (session(), 1u32..8, 0u64..30),
+        1 => (session(), 50u32..=300, 0u64..=2),
+    ]
+    .prop_map(|(session, count, every_ms)| Work::Emit {
+        session,
+        count,
+        every_ms,
+    });
+    let send = (
+        client(),
+        proptest::option::weighted(0.85, session()),
+        proptest::bool::weighted(0.08),
+    )
+        .prop_map(|(client, session, empty)| Work::Send {
+            client,
+            session,
+            empty,
+        });
+    let state = proptest::sample::select(vec![
+        SessionState::Active,
+        SessionState::Detached,
+        SessionState::Suspended,
+        SessionState::Closing,
+        SessionState::Ended,
+    ]);
+    prop_oneof![
+        4 => emit,
+        8 => send,
+        2 => (client(), session()).prop_map(|(client, session)| Work::Interrupt { client, session }),
+        1 => (client(), session()).prop_map(|(client, session)| Work::Watch { client, session }),
+        2 => (client(), session()).prop_map(|(client, session)| Work::Switch { client, session }),
+        1 => client().prop_map(|client| Work::Hidden { client }),
+        1 => client().prop_map(|client| Work::Visible { client }),
+        1 => client().prop_map(|client| Work::ForceReconnect { client }),
+        2 => (session(), state).prop_map(|(session, state)| Work::SessionState { session, state }),
+        1 => (client(), session()).prop_map(|(client, session)| Work::Unwatch { client, session }),
+        1 => (client(), session()).prop_map(|(client, session)| Work::Stop { client, session }),
+        1 => (client(), session()).prop_map(|(client, session)| Work::TrackSeq { client, session }),
+    ]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    use proptest::prop_oneof;
+    let post = proptest::sample::select(Endpoint::ALL.to_vec());
+    let common_post = proptest::sample::select(vec![
+        Endpoint::Send,
+        Endpoint::Reconnect,
+        Endpoint::Watch,
+        Endpoint::Interrupt,
+        Endpoint::Switch,
+    ]);
+    let endpoint = prop_oneof![
+        6 => common_post.clone().prop_map(FaultEndpoint::Post),
+        1 => Just(FaultEndpoint::Events(ssesim_scenarios::EventsEndpoint::Events)),
+        1 => post.prop_map(FaultEndpoint::Post),
+    ];
+    let status = proptest::sample::select(vec![500u16, 503, 502, 429, 404, 409, 400, 401, 403]);
+    prop_oneof![
+        undo_after().prop_map(|restart_after| Fault::Crash { restart_after }),
+        Just(Fault::CrashAtInterrupt),
+        Just(Fault::Restart),
+        Just(Fault::Bounce),
+        (client(), direction(), undo_after()).prop_map(|(client, direction, repair_after)| {
+            Fault::Partition {
+                client,
+                direction,
+                repair_after,
+            }
+        }),
+        (client(), direction()).prop_map(|(client, direction)| Fault::Repair { client, direction }),
+        (client(), undo_after()).prop_map(|(client, release_after)| Fault::Hold {
+            client,
+            release_after
+        }),
+        client().prop_map(|client| Fault::Release { client }),
+        // A spread of at least 1 ms: the engine turns `min_ms == max_ms` into a fixed link
+        // latency, and a later step with a lower max then panics inside turmoil.
+        (client(), 0u64..200, 1u64..300, undo_after()).prop_map(
+            |(client, min_ms, spread_ms, reset_after)| Fault::Latency {
+                client,
+                min_ms,
+                spread_ms,
+                reset_after,
+            }
+        ),
+        (client(), proptest::bool::ANY)
+            .prop_map(|(client, notify)| Fault::DropConnection { client, notify }),
+        (
+            endpoint,
+            status,
+            1u32..=6,
+            proptest::option::weighted(0.2, 0u32..=3)
+        )
+            .prop_map(
+                |(endpoint, status, count, retry_after_s)| Fault::InjectStatus {
+                    endpoint,
+                    status,
+                    count,
+                    retry_after_s,
+                }
+            ),
+        (common_post, 1u32..=3)
+            .prop_map(|(endpoint, count)| Fault::LoseResponse { endpoint, count }),
+        (1u32..=3).prop_map(|count| Fault::InterruptFails { count }),
+        (client(), 0u64..=10).prop_map(|(client, gap_ms)| Fault::DoubleWelcome { client, gap_ms }),
+        (client(), undo_after())
+            .prop_map(|(client, off_after)| Fault::TransportThrows { client, off_after }),
+    ]
+}
+
+/// The proptest strategy of whole cases. Shrinking removes steps, disables fault kinds,
+/// lowers counts and moves steps earlier.
+pub fn case_strategy() -> impl Strategy<Value = Case> {
+    use proptest::collection::vec;
+    (
+        (
+            1..=MAX_CLIENTS,
+            1..=MAX_SESSIONS,
+            proptest::option::weighted(0.2, 2u32..=12),
+            vec(proptest::bool::weighted(0.5), FAULT_KINDS.len()),
+            1usize..=10,
+        ),
+        vec(
+            proptest::option::weighted(0.95, (10u64..100, session())),
+            MAX_CLIENTS as usize,
+        ),
+        vec((100..HEAL_AT_MS - 500, work()), 2..=20),
+        vec((100..HEAL_AT_MS - 200, fault()), 0..=24),
+    )
+        .prop_map(
+            |((clients, sessions, max_pending, swarm, max_faults), watches, workload, faults)| {
+                Case {
+                    clients,
+                    sessions,
+                    max_pending,
+                    swarm,
+                    max_faults,
+                    watches,
+                    workload,
+                    faults,
+                }
+            },
+        )
+}
+
+/// The proptest seed of case `index` of a campaign with `seed`: the ChaCha key
+/// `"ssesim-x" ‖ seed ‖ index ‖ 0` (little-endian). Written as proptest persists it
+/// (`cc <hex>`), it is the line of a proptest regression file that regenerates the case.
+pub fn case_key(seed: u64, index: u64) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(b"ssesim-x");
+    key[8..16].copy_from_slice(&seed.to_le_bytes());
+    key[16..24].copy_from_slice(&index.to_le_bytes());
+    key
+}
+
+/// The key in proptest's persistence format: `cc` and 64 hex digits.
+pub fn key_text(key: &[u8; 32]) -> String {
+    let mut s = String::from("cc ");
+    for b in key {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Reads a key written by [`key_text`] (or a `cc` line of a proptest regression file).
+pub fn parse_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.split('#').next()?.trim();
+    let hex = text.strip_prefix("cc ")?.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
+/// The engine seed of the case with `key` (FNV-1a of the key): fixed for the case, not
+/// shrunk, so a shrunk scenario keeps the network draws' seed of its original.
+pub fn engine_seed(key: &[u8; 32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The proptest value tree of the case with `key`: `current()` is the case, `simplify` and
+/// `complicate` walk its shrinks. Same key, same tree, on every machine.
+pub fn case_tree(key: &[u8; 32]) -> impl ValueTree<Value = Case> {
+    let config = RunnerConfig {
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, key));
+    case_strategy()
+        .new_tree(&mut runner)
+        .expect("the case strategy has no filters, so it never rejects")
+}
+
+/// Case `index` of the campaign with `seed`.
+pub fn case(seed: u64, index: u64) -> Case {
+    case_tree(&case_key(seed, index)).current()
+}
+
+/// The scenario of case `index` of the campaign with `seed`, for `revision`.
+pub fn case_scenario(seed: u64, index: u64, revision: &str) -> Scenario {
+    let key = case_key(seed, index);
+    case(seed, index).to_scenario(revision, engine_seed(&key), format!("case-{seed}-{index}"))
+}
+
+impl Case {
+    /// The fault steps this case keeps: those of enabled kinds, the first `max_faults`.
+    pub fn active_faults(&self) -> impl Iterator<Item = &(u64, Fault)> {
+        self.faults
+            .iter()
+            .filter(|(_, f)| self.swarm.get(f.kind()).copied().unwrap_or(false))
+            .take(self.max_faults)
+    }
+
+    /// The names of the enabled fault kinds.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        FAULT_KINDS
+            .iter()
+            .zip(&self.swarm)
+            .filter(|(_, on)| **on)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The scenario: compact network, heal at [`HEAL_AT_MS`], [`DURATION_MS`] long; every
+    /// fault step (undo steps included) before the heal.
+    pub fn to_scenario(&self, revision: &str, seed: u64, name: String) -> Scenario {
+        let clients = self.clients.clamp(1, MAX_CLIENTS);
+        let sessions = self.sessions.clamp(1, MAX_SESSIONS);
+        let tab = |c: u32| c % clients;
+        let sess = |s: u32| format!("s{}", s % sessions + 1);
+        let mut steps = Vec::new();
+        for (c, w) in self.watches.iter().enumerate().take(clients as usize) {
+            if let Some((at_ms, s)) = w {
+                steps.push(Step {
+                    at_ms: *at_ms,
+                    action: Action::Watch {
+                        client: c as u32,
+                        session: sess(*s),
+                    },
+                });
+            }
+        }
+        for (at_ms, w) in &self.workload {
+            let action = match w {
+                Work::Emit {
+                    session,
+                    count,
+                    every_ms,
+                } => Action::Emit {
+                    session: sess(*session),
+                    count: *count,
+                    every_ms: *every_ms,
+                },
+                Work::Send {
+                    client,
+                    session,
+                    empty,
+                } => Action::Send {
+                    client: tab(*client),
+                    session: session.map(sess),
+                    id: None,
+                    text: if *empty { String::new() } else { "hi".into() },
+                },
+                Work::Interrupt { client, session } => Action::Interrupt {
+                    client: tab(*client),
+                    session: sess(*session),
+                    id: None,
+                    text: "stop".into(),
+                },
+                Work::Watch { client, session } => Action::Watch {
+                    client: tab(*client),
+                    session: sess(*session),
+                },
+                Work::Switch { client, session } => Action::Switch {
+                    client: tab(*client),
+                    session: sess(*session),
+                },
+                Work::Hidden { client } => Action::Hidden {
+                    client: tab(*client),
+                },
+                Work::Visible { client } => Action::Visible {
+                    client: tab(*client),
+                },
+                Work::ForceReconnect { client } => Action::ForceReconnect {
+                    client: tab(*client),
+                },
+                Work::SessionState { session, state } => Action::SessionState {
+                    session: sess(*session),
+                    state: *state,
+                },
+                Work::Unwatch { client, session } => Action::Unwatch {
+                    client: tab(*client),
+                    session: sess(*session),
+                },
+                Work::Stop { client, session } => Action::Stop {
+                    client: tab(*client),
+                    session: sess(*session),
+                },
+                Work::TrackSeq { client, session } => Action::TrackSeq {
+                    client: tab(*client),
+                    session: sess(*session),
+                    seq: None,
+                },
+            };
+            steps.push(Step {
+                at_ms: *at_ms,
+                action,
+            });
+        }
+        for (at_ms, f) in self.active_faults() {
+            let at_ms = *at_ms;
+            let mut push = |at: u64, action: Action| {
+                if at < HEAL_AT_MS {
+                    steps.push(Step { at_ms: at, action });
+                }
+            };
+            let undo = |after: &Option<u64>| after.map(|d| at_ms + d.max(1));
+            match f {
+                Fault::Crash { restart_after } => {
+                    push(at_ms, Action::Crash);
+                    if let Some(t) = undo(restart_after) {
+                        push(t, Action::Restart);
+                    }
+                }
+                Fault::CrashAtInterrupt => push(at_ms, Action::CrashAtInterrupt),
+                Fault::Restart => push(at_ms, Action::Restart),
+                Fault::Bounce => push(at_ms, Action::Bounce),
+                Fault::Partition {
+                    client,
+                    direction,
+                    repair_after,
+                } => {
+                    let client = tab(*client);
+                    push(
+                        at_ms,
+                        Action::Partition {
+                            client,
+                            direction: *direction,
+                        },
+                    );
+                    if let Some(t) = undo(repair_after) {
+                        push(
+                            t,
+                            Action::Repair {
+                                client,
+                                direction: *direction,
+                            },
+                        );
+                    }
+                }
+                Fault::Repair { client, direction } => push(
+                    at_ms,
+                    Action::Repair {
+                        client: tab(*client),
+                        direction: *direction,
+                    },
+                ),
+                Fault::Hold {
+                    client,
+                    release_after,
+                } => {
+                    let client = tab(*client);
+                    push(at_ms, Action::Hold { client });
+                    if let Some(t) = undo(release_after) {
+                        push(t, Action::Release { client });
+                    }
+                }
+                Fault::Release { client } => push(
+                    at_ms,
+                    Action::Release {
+                        client: tab(*client),
+                    },
+                ),
+                Fault::Latency {
+                    client,
+                    min_ms,
+                    spread_ms,
+                    reset_after,
+                } => {
+                    let client = tab(*client);
+                    push(
+                        at_ms,
+                        Action::Latency {
+                            client,
+                            min_ms: *min_ms,
+                            max_ms: min_ms + spread_ms,
+                        },
+                    );
+                    if let Some(t) = undo(reset_after) {
+                        let net = compact_network();
+                        push(
+                            t,
+                            Action::Latency {
+                                client,
+                                min_ms: net.min_latency_ms,
+                                max_ms: net.max_latency_ms,
+                            },
+                        );
+                    }
+                }
+                Fault::DropConnection { client, notify } => push(
+                    at_ms,
+                    Action::DropConnection {
+                        client: tab(*client),
+                        notify: *notify,
+                    },
+                ),
+                Fault::InjectStatus {
+                    endpoint,
+                    status,
+                    count,
+                    retry_after_s,
+                } => push(
+                    at_ms,
+                    Action::InjectStatus {
+                        endpoint: *endpoint,
+                        status: *status,
+                        count: *count,
+                        retry_after_s: *retry_after_s,
+                    },
+                ),
+                Fault::LoseResponse { endpoint, count } => push(
+                    at_ms,
+                    Action::LoseResponse {
+                        endpoint: *endpoint,
+                        count: *count,
+                    },
+                ),
+                Fault::InterruptFails { count } => {
+                    push(at_ms, Action::InterruptFails { count: *count })
+                }
+                Fault::DoubleWelcome { client, gap_ms } => push(
+                    at_ms,
+                    Action::DoubleWelcome {
+                        client: tab(*client),
+                        gap_ms: *gap_ms,
+                    },
+                ),
+                Fault::TransportThrows { client, off_after } => {
+                    let client = tab(*client);
+                    push(at_ms, Action::TransportThrows { client, on: true });
+                    if let Some(t) = undo(off_after) {
+                        push(t, Action::TransportThrows { client, on: false });
+                    }
+                }
+            }
+        }
+        // Stable: steps at the same time keep the order watches, workload, faults.
+        steps.sort_by_key(|s| s.at_ms);
+        let enabled = self.enabled();
+        Scenario {
+            schema: SCHEMA_VERSION,
+            name,
+            description: format!(
+                "generated case; faults enabled: {}",
+                if enabled.is_empty() {
+                    "none".to_string()
+                } else {
+                    enabled.join(", ")
+                }
+            ),
+            revision: revision.to_string(),
+            seed,
+            topology: Topology {
+                clients,
+                sessions: (1..=sessions).map(|i| format!("s{i}")).collect(),
+                autoconnect: true,
+            },
+            constants: Constants {
+                heartbeat_ms: Some(1000),
+                max_pending_sends: self.max_pending.map(|n| n as usize),
+                ..Constants::default()
+            },
+            network: compact_network(),
+            duration_ms: DURATION_MS,
+            heal_at_ms: Some(HEAL_AT_MS),
+            steps,
+            expect: Default::default(),
+        }
     }
 }

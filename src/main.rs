@@ -1,17 +1,22 @@
 //! `ssesim`: the command line of the bench.
 //!
 //! Exit codes: 0 the run passed, 1 it found violations, 2 bad input (unreadable or
-//! malformed scenario, unknown revision, bad flag). Nothing here panics on user input.
+//! malformed scenario, unknown revision or invariant, bad flag). Nothing here panics on
+//! user input. With no command, `ssesim` runs a short campaign over every revision and
+//! prints the revision x invariant matrix.
+
+mod commands;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use ssesim::campaign::{Shard, DEFAULT_OUT, DEFAULT_SHRINK_RUNS};
 use ssesim_model::revisions;
 use ssesim_scenarios::Scenario;
 use ssesim_sim::history::EndVerdict;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The scenario `ssesim` runs when given no command.
+/// The scenario `ssesim demo` runs.
 const DEMO: &str = include_str!("../scenarios/catalog/demo-interrupt-crash.json");
 
 #[derive(Parser)]
@@ -29,6 +34,71 @@ struct Cli {
 enum Command {
     /// Run the built-in demo scenario (the interrupt crash) and print its timeline.
     Demo,
+    /// A campaign: generated cases (swarm faults) on revisions; the first failure of every
+    /// (revision, invariant) shrunk to a scenario file.
+    Explore {
+        /// A revision, a comma-separated list, or `all`.
+        #[arg(long, default_value = "all")]
+        revision: String,
+        /// The campaign's size: case indices 0..N (all shards together).
+        #[arg(long, default_value_t = 200)]
+        cases: u64,
+        /// The campaign seed; a case depends only on (seed, index).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: the machine's parallelism); results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard K of N: the cases with index % N == K-1.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
+        /// Print the summary as JSON (the input of `ssesim merge`).
+        #[arg(long)]
+        json: bool,
+        /// Where shrunk scenarios are written.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
+        out: PathBuf,
+        /// Simulation runs each shrink may spend.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
+        shrink_runs: u64,
+        /// Do not shrink failures (and write no scenario files).
+        #[arg(long)]
+        no_shrink: bool,
+    },
+    /// Time to bug: run cases on one revision until one breaks an invariant, shrink it,
+    /// write the scenario file.
+    Hunt {
+        #[arg(long)]
+        revision: String,
+        /// The invariant to find (default: any).
+        #[arg(long)]
+        invariant: Option<String>,
+        /// Give up after this many cases.
+        #[arg(long, default_value_t = 100_000)]
+        max_cases: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: the machine's parallelism); results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Where the shrunk scenario is written.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
+        out: PathBuf,
+        /// Simulation runs the shrink may spend.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
+        shrink_runs: u64,
+    },
+    /// Combine the JSON summaries of shards (`explore --shard K/N --json`) into one.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the merged summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one scenario file in the turmoil engine.
     Replay {
         /// The scenario file (JSON; see scenarios/FORMAT.md).
@@ -60,10 +130,14 @@ enum Command {
     },
     /// Print the scenario of a generated exploration case, ready for `replay`.
     Generate {
-        /// The case seed (as shown in reports: "explore case seed N").
+        /// The case seed (as shown in reports: "explore case seed N"); with `--index`, the
+        /// campaign seed.
         seed: u64,
         #[arg(long, default_value = "baseline")]
         revision: String,
+        /// Print case INDEX of the campaign with this seed (`explore`/`hunt` cases).
+        #[arg(long)]
+        index: Option<u64>,
     },
     /// List the invariants the oracles check, with their definitions.
     Invariants {
@@ -83,8 +157,52 @@ struct Failure(u8, String);
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Demo) {
+    let Some(command) = cli.command else {
+        return exit(commands::default_campaign());
+    };
+    let result = match command {
         Command::Demo => demo(),
+        Command::Explore {
+            revision,
+            cases,
+            seed,
+            jobs,
+            shard,
+            json,
+            out,
+            shrink_runs,
+            no_shrink,
+        } => commands::explore(commands::ExploreArgs {
+            revision,
+            cases,
+            seed,
+            jobs,
+            shard,
+            json,
+            out,
+            shrink_runs,
+            no_shrink,
+        }),
+        Command::Hunt {
+            revision,
+            invariant,
+            max_cases,
+            seed,
+            jobs,
+            json,
+            out,
+            shrink_runs,
+        } => commands::hunt(commands::HuntArgs {
+            revision,
+            invariant,
+            max_cases,
+            seed,
+            jobs,
+            json,
+            out,
+            shrink_runs,
+        }),
+        Command::Merge { files, json } => commands::merge(&files, json),
         Command::Replay {
             file,
             seed,
@@ -93,11 +211,16 @@ fn main() -> ExitCode {
             history,
         } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
         Command::Matrix { cases, seed, out } => matrix(cases, seed, out.as_deref()),
-        Command::Generate { seed, revision } => preset(&revision).map(|_| {
-            println!(
-                "{}",
-                ssesim::explore::generate(seed, &revision).to_json_pretty()
-            );
+        Command::Generate {
+            seed,
+            revision,
+            index,
+        } => preset(&revision).map(|_| {
+            let scenario = match index {
+                Some(i) => ssesim::explore::case_scenario(seed, i, &revision),
+                None => ssesim::explore::generate(seed, &revision),
+            };
+            println!("{}", scenario.to_json_pretty());
             0
         }),
         Command::Invariants { json } => {
@@ -115,6 +238,10 @@ fn main() -> ExitCode {
             Ok(0)
         }
     };
+    exit(result)
+}
+
+fn exit(result: Result<u8, Failure>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure(code, message)) => {

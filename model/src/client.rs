@@ -498,9 +498,19 @@ impl Client {
 
     fn do_reconnect_post(&mut self, conn: ConnId, es: Option<EsId>) {
         let req = self.next_req();
-        let body = ClientMsg::Reconnect {
-            sessions: self.cursors(),
-        };
+        let sessions = self.cursors();
+        if let Some(applied) = self.applied.as_mut() {
+            // The cursor declared here is the one the replay starts after: a session with no
+            // cursor yet gets it now, so an event arriving live ahead of the replay waits for
+            // the replay instead of being applied as the session's first and hiding the hole.
+            for c in &sessions {
+                if applied.cursor(&c.session).is_none() {
+                    let released = applied.track(&c.session, c.last_seq);
+                    debug_assert!(released.is_empty(), "a new lane holds nothing");
+                }
+            }
+        }
+        let body = ClientMsg::Reconnect { sessions };
         self.in_flight.insert(req, InFlight::Reconnect { conn, es });
         self.out.push(ClientOutput::Post {
             req,

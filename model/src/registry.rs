@@ -8,7 +8,9 @@
 //! With gap repair on (the reference design, [R4]; [`ConnectionRegistry::set_gap_repair`]),
 //! a (connection, session) pair whose live send failed is *blocked*: broadcast skips it and
 //! leaves its cursor until the periodic sync has re-sent everything up to the session's head
-//! (in order, never skipping ahead), then live sends resume.
+//! (in order, never skipping ahead), then live sends resume. A blocked pair the client
+//! unwatches (or switches away from) stays *owed*: sync still repairs it up to the head the
+//! session had when it was unwatched, since those events were stored while it was watched.
 
 use crate::store::{EventStore, SessionState};
 use crate::types::{ConnId, Seq, SessionId};
@@ -143,6 +145,10 @@ pub struct ConnectionRegistry {
     /// Pairs that get no live sends until sync repaired their gap (gap repair only).
     #[serde(default)]
     blocked: BTreeSet<(ConnId, SessionId)>,
+    /// Blocked pairs no longer watched, each with the session's head when it was unwatched:
+    /// sync repairs them up to that seq, then forgets them (gap repair only).
+    #[serde(default)]
+    owed: BTreeMap<(ConnId, SessionId), Seq>,
 }
 
 impl ConnectionRegistry {
@@ -155,6 +161,7 @@ impl ConnectionRegistry {
         self.gap_repair = on;
         if !on {
             self.blocked.clear();
+            self.owed.clear();
         }
     }
 
@@ -180,13 +187,21 @@ impl ConnectionRegistry {
         }
     }
 
-    /// Lets live sends through to a pair again.
+    /// Lets live sends through to a pair again (and settles what it was owed).
     pub fn unblock(&mut self, conn: ConnId, session: &SessionId) {
-        self.blocked.remove(&(conn, session.clone()));
+        let pair = (conn, session.clone());
+        self.blocked.remove(&pair);
+        self.owed.remove(&pair);
+    }
+
+    /// The seq up to which sync still owes an unwatched, blocked pair its missed events.
+    pub fn owed(&self, conn: ConnId, session: &SessionId) -> Option<Seq> {
+        self.owed.get(&(conn, session.clone())).copied()
     }
 
     fn forget_blocks(&mut self, conn: ConnId) {
         self.blocked.retain(|(c, _)| *c != conn);
+        self.owed.retain(|(c, _), _| *c != conn);
     }
 
     /// A (re-)registered id starts with no watches and an empty cursor map.
@@ -232,10 +247,12 @@ impl ConnectionRegistry {
         }
     }
 
-    /// Idempotent; an unknown id is a no-op.
+    /// Idempotent; an unknown id is a no-op. A pair watched again is repaired up to the
+    /// head like any blocked watched pair, so it is no longer merely owed.
     pub fn watch(&mut self, conn: ConnId, session: &SessionId) {
         if let Some(c) = self.connections.get_mut(&conn) {
             c.watched.insert(session.clone());
+            self.owed.remove(&(conn, session.clone()));
         }
     }
 
@@ -248,11 +265,26 @@ impl ConnectionRegistry {
         }
     }
 
+    /// [`Self::unwatch`], where `head` is the session's head seq now. With gap repair a
+    /// pair that is blocked (it missed events while watched) stays owed: sync goes on
+    /// repairing it up to `head`, and no further.
+    pub fn unwatch_at(&mut self, conn: ConnId, session: &SessionId, head: Seq) {
+        let was_watched = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.watched.contains(session));
+        self.unwatch(conn, session);
+        if was_watched && self.is_blocked(conn, session) {
+            self.owed.insert((conn, session.clone()), head);
+        }
+    }
+
     /// Setting a session active also watches it.
     pub fn set_active(&mut self, conn: ConnId, session: Option<&SessionId>) {
         if let Some(c) = self.connections.get_mut(&conn) {
             if let Some(s) = session {
                 c.watched.insert(s.clone());
+                self.owed.remove(&(conn, s.clone()));
             }
             c.active = session.cloned();
         }
@@ -411,7 +443,8 @@ impl ConnectionRegistry {
     /// Under [`SyncFilter::Lagging`] a caught-up pair (cursor at or past the head) is skipped
     /// without a batch. With gap repair, a blocked pair is visited whatever the filter says,
     /// the gap cap never applies (sync never skips ahead), and a pair whose cursor reached
-    /// the head by the end of its batch is unblocked.
+    /// the head by the end of its batch is unblocked. An owed pair (unwatched while
+    /// blocked) is visited too, up to the head it was unwatched at, and then forgotten.
     pub fn sync_tick(
         &mut self,
         store: &EventStore,
@@ -419,20 +452,30 @@ impl ConnectionRegistry {
         out: &mut Vec<Delivery>,
     ) -> Vec<SyncBatch> {
         let mut batches = Vec::new();
-        let pairs: Vec<(ConnId, SessionId)> = self
+        let open = |c: &Connection| c.transport != TransportHealth::Closed;
+        let mut pairs: Vec<(ConnId, SessionId)> = self
             .connections
             .iter()
-            .filter(|(_, c)| c.transport != TransportHealth::Closed)
+            .filter(|(_, c)| open(c))
             .flat_map(|(id, c)| c.watched.iter().map(move |s| (*id, s.clone())))
             .collect();
+        // Unwatched pairs still owed their missed events (never watched ones: `watch`
+        // forgets the debt).
+        pairs.extend(
+            self.owed
+                .keys()
+                .filter(|(c, _)| self.connections.get(c).is_some_and(open))
+                .cloned(),
+        );
         for (conn, session) in pairs {
             let blocked = self.is_blocked(conn, &session);
             if !(blocked || params.filter.admits(store, &session)) {
                 continue;
             }
             let cursor = self.cursor(conn, &session);
-            let head = store.head_seq(&session);
-            if params.filter == SyncFilter::Lagging && cursor >= head {
+            let owed = self.owed(conn, &session);
+            let head = owed.unwrap_or_else(|| store.head_seq(&session));
+            if (params.filter == SyncFilter::Lagging || owed.is_some()) && cursor >= head {
                 if blocked {
                     self.unblock(conn, &session);
                 }
@@ -465,6 +508,9 @@ impl ConnectionRegistry {
             let mut sent = 0;
             let mut stopped_on_failure = false;
             for e in store.events_after(&session, from, Some(params.batch_limit)) {
+                if e.seq > head {
+                    break;
+                }
                 if self.send_to(conn, ServerEvent::Session(e.clone()), Origin::Sync, out) {
                     sent += 1;
                     self.advance_cursor(conn, &session, e.seq);

@@ -569,7 +569,7 @@ impl Server {
             }
             return Ok(match receipt.state {
                 ReceiptState::Dispatched => {
-                    if let (Some(c), false) = (conn, interrupt) {
+                    if let Some(c) = conn {
                         self.make_active(c, &receipt.session);
                     }
                     Answer::Reply(accepted(&client_msg_id, &receipt.session))
@@ -585,6 +585,9 @@ impl Server {
                     match waiting {
                         Some(p) => {
                             p.waiters.push(token);
+                            if let Some(c) = conn {
+                                self.make_active(c, &receipt.session);
+                            }
                             Answer::Deferred
                         }
                         None => return Err(Reject::Status(500, "Receipt pending")),
@@ -596,6 +599,12 @@ impl Server {
             Some(s) => (s, false),
             None => (self.new_session_id(), true),
         };
+        // The sender follows the session it prompts, interrupts included: its client
+        // tracks the session from now on, so the server watches it for that connection
+        // (and the echo reaches the sender).
+        if let Some(c) = conn {
+            self.make_active(c, &session);
+        }
         if interrupt && self.runtimes.contains_key(&session) {
             self.store.put_receipt(&client_msg_id, &session, request);
             self.append(
@@ -617,9 +626,6 @@ impl Server {
             return Ok(Answer::Deferred);
         }
         // A send, or an interrupt for a session with no runtime, which resumes it.
-        if let Some(c) = conn {
-            self.make_active(c, &session);
-        }
         match self.runtimes.get_mut(&session) {
             Some(r) => {
                 if conn.is_some() {
@@ -680,7 +686,8 @@ impl Server {
                 self.direct(conn, ServerEvent::Watched { session });
             }
             ClientMsg::Unwatch { session } => {
-                self.registry.unwatch(conn, &session);
+                let head = self.store.head_seq(&session);
+                self.registry.unwatch_at(conn, &session, head);
                 self.direct(conn, ServerEvent::Unwatched { session });
             }
             ClientMsg::SwitchSession { session } => self.handle_switch(conn, session),
@@ -852,8 +859,15 @@ impl Server {
 
     fn handle_switch(&mut self, conn: ConnId, session: SessionId) {
         let previous = self.registry.get(conn).and_then(|c| c.active.clone());
-        if let Some(prev) = previous.filter(|p| *p != session) {
-            self.registry.unwatch(conn, &prev);
+        // With gap repair (the reference design) a switch only changes the active session:
+        // the client goes on tracking the previous one (and re-watches it at every
+        // reconnect), and a prompt to it sent before the switch may arrive after it, so an
+        // unwatch here would make the watch set depend on arrival order. Only `/unwatch`
+        // stops a watch.
+        let keep = self.params.gap_repair;
+        if let Some(prev) = previous.filter(|p| *p != session && !keep) {
+            let head = self.store.head_seq(&prev);
+            self.registry.unwatch_at(conn, &prev, head);
         }
         self.make_active(conn, &session);
         let state = self

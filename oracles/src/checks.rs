@@ -494,16 +494,25 @@ fn restart_consistency(f: &Facts, out: &mut Found) {
 }
 
 /// Sessions a tab still follows: those it got events for, minus ones it unwatched last.
-fn followed(t: &TabFacts) -> BTreeSet<&SessionId> {
+fn followed<'a>(f: &'a Facts, t: &'a TabFacts) -> BTreeSet<&'a SessionId> {
     let mut follow: BTreeSet<&SessionId> = t.applied.iter().map(|(_, s, _)| s).collect();
     // The app's watch calls and its sends, in the order it made them; a switch stops
     // following the previously active session, as the server's `/switch` unwatches it.
     let mut calls: Vec<(usize, &ClientMsg)> =
         t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
+    // A send makes its session the connection's active one only when the server handled
+    // it, which the dispatch shows; the dispatch also names the session a first message
+    // started. A send the server rejected (a 400 body, a stale id) watches nothing.
+    let dispatched: BTreeMap<&str, &SessionId> = f
+        .agent_inputs
+        .iter()
+        .rev()
+        .map(|(_, a)| (a.client_msg_id.as_str(), &a.session))
+        .collect();
     let sends: Vec<(usize, &SessionId)> = t
         .accepted
         .iter()
-        .filter_map(|a| a.session.as_ref().map(|s| (a.at.idx, s)))
+        .filter_map(|a| dispatched.get(a.id.as_str()).map(|s| (a.at.idx, *s)))
         .collect();
     calls.sort_by_key(|(idx, _)| *idx);
     let mut last_call: BTreeMap<&SessionId, bool> = BTreeMap::new();
@@ -569,7 +578,7 @@ fn liveness(f: &Facts, out: &mut Found) {
         if in_flight > 0 {
             problems.push(format!("{in_flight} requests still in flight"));
         }
-        for s in followed(t) {
+        for s in followed(f, t) {
             let have = t
                 .applied
                 .iter()

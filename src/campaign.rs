@@ -1,0 +1,920 @@
+//! Campaigns: generated cases ([`crate::explore::case_strategy`]) run over revisions, the
+//! first failure of every (revision, invariant) shrunk to a scenario file.
+//!
+//! A case's result depends only on the campaign seed and the case index (its proptest RNG
+//! is keyed by both, see [`crate::explore::case_key`]), so the cases can be spread over
+//! threads ([`Config::jobs`]) and machines ([`Shard`]) and the results merged in index
+//! order are the ones a single machine would get. Shrinking walks the case's proptest
+//! value tree, re-running every candidate and keeping only those that still break the
+//! same invariant; it reads no clock and no shared state, so it is deterministic too.
+//!
+//! Nothing here reads the wall clock: the command line measures throughput around it.
+
+use crate::explore::{self, Case};
+use proptest::strategy::ValueTree;
+use serde::{Deserialize, Serialize};
+use ssesim_model::{revisions, Params};
+use ssesim_oracles::{check, Context, Verdicts, Violation, INVARIANTS, PROBES};
+use ssesim_scenarios::Scenario;
+use ssesim_sim::history::EndVerdict;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The version tag of campaign summaries (`ssesim explore --json`, `ssesim merge`).
+pub const SUMMARY_FORMAT: &str = "ssesim-explore/1";
+
+/// Where shrunk scenarios go unless `--out` says otherwise.
+pub const DEFAULT_OUT: &str = "target/ssesim";
+
+/// Shrinking budget (simulation runs per shrink) unless told otherwise.
+pub const DEFAULT_SHRINK_RUNS: u64 = 400;
+
+/// Part `k` of `n` (1-based) of a campaign's case indices: those with `index % n == k - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl Shard {
+    /// The whole campaign.
+    pub const WHOLE: Shard = Shard { k: 1, n: 1 };
+
+    pub fn contains(&self, index: u64) -> bool {
+        index % self.n == self.k - 1
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            |why: &str| format!("bad shard `{s}`: {why} (expected K/N with 1 <= K <= N, e.g. 1/4)");
+        let (k, n) = s.split_once('/').ok_or_else(|| bad("no `/`"))?;
+        let k: u64 = k.trim().parse().map_err(|_| bad("K is not a number"))?;
+        let n: u64 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+        if n == 0 {
+            return Err(bad("N must be at least 1"));
+        }
+        if k == 0 || k > n {
+            return Err(bad("K must be between 1 and N"));
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// The preset of a revision, or an error naming the known ones.
+pub fn preset(name: &str) -> Result<Params, String> {
+    revisions::preset(name).ok_or_else(|| {
+        format!(
+            "unknown revision `{name}`, expected one of: {} (or `all`)",
+            revisions::NAMES.join(", ")
+        )
+    })
+}
+
+/// The invariant called `id`, or an error naming the known ones.
+pub fn invariant(id: &str) -> Result<&'static str, String> {
+    ssesim_oracles::invariant(id).map(|i| i.id).ok_or_else(|| {
+        format!(
+            "unknown invariant `{id}`, expected one of: {}",
+            INVARIANTS
+                .iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// What one run of one scenario showed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub verdicts: Verdicts,
+    /// The engine's own failure (or a panic), which is not an invariant verdict.
+    pub engine_error: Option<String>,
+    pub probes: BTreeMap<&'static str, u64>,
+}
+
+/// Runs `scenario` (with its own seed) and judges it. A panic in the engine or the
+/// oracles is caught and reported as an engine error, so one bad case cannot end a
+/// campaign.
+pub fn run(scenario: &Scenario, params: &Params) -> Run {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let report = ssesim_sim::turmoil::run(scenario, params, scenario.seed);
+        let verdicts = check(&Context::new(scenario, params), &report.history);
+        let engine_error = match report.history.end_verdict() {
+            Some(EndVerdict::EngineError { detail }) => Some(detail.clone()),
+            _ => None,
+        };
+        Run {
+            verdicts,
+            engine_error,
+            probes: ssesim_oracles::probes(&report.history),
+        }
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Run {
+            verdicts: Verdicts::default(),
+            engine_error: Some(format!("panic: {message}")),
+            probes: BTreeMap::new(),
+        }
+    })
+}
+
+/// Maps `f` over `items` on `jobs` threads; `on_done(n, result)` runs on the calling thread
+/// as results arrive (n counts them). The results come back in the order of `items`,
+/// whatever the threads did.
+pub fn par_map<I: Sync, T: Send>(
+    items: &[I],
+    jobs: usize,
+    f: &(dyn Fn(&I) -> T + Sync),
+    on_done: &mut dyn FnMut(usize, &T),
+) -> Vec<T> {
+    let jobs = jobs.clamp(1, items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<T>> = items.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                if tx.send((i, f(&items[i]))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (done, (i, out)) in rx.into_iter().enumerate() {
+            on_done(done + 1, &out);
+            slots[i] = Some(out);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.expect("every item was mapped"))
+        .collect()
+}
+
+/// A campaign: which cases, on which revisions, how.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub revisions: Vec<String>,
+    pub seed: u64,
+    /// The campaign's size: case indices `0..cases` (all shards together).
+    pub cases: u64,
+    pub shard: Shard,
+    pub jobs: usize,
+    /// Shrink the first failure of every (revision, invariant) with at most this many
+    /// runs each; `None` leaves failures unshrunk and writes nothing.
+    pub shrink_runs: Option<u64>,
+    /// Where shrunk scenarios are written.
+    pub out: PathBuf,
+}
+
+/// Progress of a campaign, reported on the calling thread.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// `done` of `total` cases have run (on every revision); `failing` of them broke an
+    /// invariant somewhere.
+    Cases { done: u64, total: u64, failing: u64 },
+    /// `done` of `total` shrinks have finished.
+    Shrinks { done: u64, total: u64 },
+}
+
+/// One case on every revision of the campaign.
+#[derive(Clone, Debug)]
+struct CaseOutcome {
+    index: u64,
+    steps: usize,
+    per_revision: Vec<RevisionOutcome>,
+}
+
+#[derive(Clone, Debug)]
+struct RevisionOutcome {
+    failed: Vec<&'static str>,
+    engine_error: bool,
+    probes_hit: Vec<&'static str>,
+}
+
+fn run_case(seed: u64, index: u64, revisions: &[String], params: &[Params]) -> CaseOutcome {
+    let case = explore::case(seed, index);
+    let key = explore::case_key(seed, index);
+    let mut steps = 0;
+    let per_revision = revisions
+        .iter()
+        .zip(params)
+        .map(|(rev, params)| {
+            let scenario =
+                case.to_scenario(rev, explore::engine_seed(&key), case_name(seed, index));
+            steps = scenario.steps.len();
+            let r = run(&scenario, params);
+            RevisionOutcome {
+                failed: r.verdicts.failed_ids(),
+                engine_error: r.engine_error.is_some(),
+                probes_hit: r
+                    .probes
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(p, _)| *p)
+                    .collect(),
+            }
+        })
+        .collect();
+    CaseOutcome {
+        index,
+        steps,
+        per_revision,
+    }
+}
+
+/// The scenario name of case `index` of the campaign with `seed`.
+pub fn case_name(seed: u64, index: u64) -> String {
+    format!("case-{seed}-{index}")
+}
+
+/// A campaign's results: what `ssesim explore --json` prints and `ssesim merge` reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// [`SUMMARY_FORMAT`].
+    pub format: String,
+    pub seed: u64,
+    /// The campaign's size: case indices `0..cases`, all shards together.
+    pub cases: u64,
+    /// The shards covered, as `K/N` or `K1,K2/N`; absent when this is the whole campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    pub revisions: Vec<String>,
+    /// The shrinking budget per failure (runs), absent when failures were not shrunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_budget: Option<u64>,
+    /// Cases this summary covers (each run on every revision).
+    pub cases_run: u64,
+    /// Simulation runs of the cases (`cases_run` x revisions).
+    pub runs: u64,
+    /// Simulation runs spent shrinking.
+    pub shrink_runs: u64,
+    pub results: BTreeMap<String, RevisionSummary>,
+    /// Wall-clock figures, filled in by the command line; they never feed results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases_per_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionSummary {
+    pub cases: u64,
+    /// Cases that broke at least one invariant.
+    pub failing_cases: u64,
+    pub engine_errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_engine_error: Option<u64>,
+    /// Every invariant, failing or not.
+    pub invariants: BTreeMap<String, CellSummary>,
+    /// For every probe, the number of cases that hit it.
+    pub probes: BTreeMap<String, u64>,
+    pub probes_never_hit: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellSummary {
+    /// Cases that broke the invariant.
+    pub violations: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<FirstFailure>,
+}
+
+/// The failing case with the lowest index, and its shrunk scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirstFailure {
+    pub index: u64,
+    /// The engine seed of the case (the scenario's `seed`).
+    pub case_seed: u64,
+    /// The case's proptest seed, as a line of a proptest regression file.
+    pub proptest_seed: String,
+    pub steps: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrunkSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShrunkSummary {
+    /// The scenario file; `ssesim replay PATH` reproduces the violations.
+    pub path: String,
+    pub steps: usize,
+    /// Runs spent shrinking.
+    pub runs: u64,
+    /// Every invariant the shrunk scenario breaks on the revision.
+    pub violations: Vec<String>,
+}
+
+impl Summary {
+    /// Violations found on any revision.
+    pub fn any_violation(&self) -> bool {
+        self.results.values().any(|r| r.failing_cases > 0)
+    }
+
+    /// The same summary without the wall-clock figures (for comparing runs).
+    pub fn without_timing(&self) -> Summary {
+        Summary {
+            wall_ms: None,
+            cases_per_s: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Runs a campaign.
+pub fn explore(cfg: &Config, progress: &mut dyn FnMut(Progress)) -> Result<Summary, String> {
+    let params = cfg
+        .revisions
+        .iter()
+        .map(|r| preset(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let indices: Vec<u64> = (0..cfg.cases).filter(|i| cfg.shard.contains(*i)).collect();
+    let total = indices.len() as u64;
+    let mut failing = 0;
+    let outcomes = par_map(
+        &indices,
+        cfg.jobs,
+        &|&index| run_case(cfg.seed, index, &cfg.revisions, &params),
+        &mut |done, o: &CaseOutcome| {
+            if o.per_revision.iter().any(|r| !r.failed.is_empty()) {
+                failing += 1;
+            }
+            progress(Progress::Cases {
+                done: done as u64,
+                total,
+                failing,
+            });
+        },
+    );
+
+    let mut results = BTreeMap::new();
+    for (r, rev) in cfg.revisions.iter().enumerate() {
+        let mut s = RevisionSummary {
+            cases: 0,
+            failing_cases: 0,
+            engine_errors: 0,
+            first_engine_error: None,
+            invariants: INVARIANTS
+                .iter()
+                .map(|i| (i.id.to_string(), CellSummary::default()))
+                .collect(),
+            probes: PROBES.iter().map(|(p, _)| (p.to_string(), 0)).collect(),
+            probes_never_hit: Vec::new(),
+        };
+        for o in &outcomes {
+            let ro = &o.per_revision[r];
+            s.cases += 1;
+            if !ro.failed.is_empty() {
+                s.failing_cases += 1;
+            }
+            if ro.engine_error {
+                s.engine_errors += 1;
+                s.first_engine_error.get_or_insert(o.index);
+            }
+            for inv in &ro.failed {
+                let cell = s.invariants.entry(inv.to_string()).or_default();
+                cell.violations += 1;
+                if cell.first.is_none() {
+                    let key = explore::case_key(cfg.seed, o.index);
+                    cell.first = Some(FirstFailure {
+                        index: o.index,
+                        case_seed: explore::engine_seed(&key),
+                        proptest_seed: explore::key_text(&key),
+                        steps: o.steps,
+                        shrunk: None,
+                    });
+                }
+            }
+            for p in &ro.probes_hit {
+                *s.probes.entry(p.to_string()).or_default() += 1;
+            }
+        }
+        s.probes_never_hit = never_hit(&s.probes);
+        results.insert(rev.clone(), s);
+    }
+
+    let mut shrink_runs = 0;
+    if let Some(budget) = cfg.shrink_runs {
+        // Every failing cell, in revision then report order.
+        let mut todo: Vec<(String, &'static str, u64)> = Vec::new();
+        for rev in &cfg.revisions {
+            for inv in INVARIANTS {
+                if let Some(first) = &results[rev].invariants[inv.id].first {
+                    todo.push((rev.clone(), inv.id, first.index));
+                }
+            }
+        }
+        let total = todo.len() as u64;
+        let shrunk = par_map(
+            &todo,
+            cfg.jobs,
+            &|(rev, inv, index)| {
+                let key = explore::case_key(cfg.seed, *index);
+                let origin = format!(
+                    "case {index} of `ssesim explore --seed {}` ({})",
+                    cfg.seed,
+                    explore::key_text(&key)
+                );
+                let shrunk = shrink(
+                    &key,
+                    rev,
+                    inv,
+                    &case_name(cfg.seed, *index),
+                    &origin,
+                    budget,
+                )?;
+                let path = write_scenario(
+                    &cfg.out,
+                    &shrunk_file_name(rev, inv, cfg.seed, *index),
+                    &shrunk.scenario,
+                )?;
+                Ok::<_, String>((path, shrunk))
+            },
+            &mut |done, _| {
+                progress(Progress::Shrinks {
+                    done: done as u64,
+                    total,
+                })
+            },
+        );
+        for ((rev, inv, _), result) in todo.iter().zip(shrunk) {
+            let (path, shrunk) = result?;
+            shrink_runs += shrunk.runs;
+            let cell = results
+                .get_mut(rev)
+                .and_then(|r| r.invariants.get_mut(*inv))
+                .and_then(|c| c.first.as_mut())
+                .expect("a failing cell has a first failure");
+            cell.shrunk = Some(ShrunkSummary {
+                path: path.display().to_string(),
+                steps: shrunk.scenario.steps.len(),
+                runs: shrunk.runs,
+                violations: shrunk
+                    .verdicts
+                    .failed_ids()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            });
+        }
+    }
+
+    Ok(Summary {
+        format: SUMMARY_FORMAT.to_string(),
+        seed: cfg.seed,
+        cases: cfg.cases,
+        shard: (cfg.shard != Shard::WHOLE).then(|| cfg.shard.to_string()),
+        revisions: cfg.revisions.clone(),
+        shrink_budget: cfg.shrink_runs,
+        cases_run: total,
+        runs: total * cfg.revisions.len() as u64,
+        shrink_runs,
+        results,
+        wall_ms: None,
+        cases_per_s: None,
+    })
+}
+
+fn never_hit(probes: &BTreeMap<String, u64>) -> Vec<String> {
+    PROBES
+        .iter()
+        .filter(|(p, _)| probes.get(*p).copied().unwrap_or(0) == 0)
+        .map(|(p, _)| p.to_string())
+        .collect()
+}
+
+/// The file name of a shrunk failure.
+pub fn shrunk_file_name(revision: &str, invariant: &str, seed: u64, index: u64) -> String {
+    format!("{revision}-{invariant}-s{seed}-i{index}.json")
+}
+
+/// Writes a scenario as pretty JSON into `dir` (created if needed).
+pub fn write_scenario(dir: &Path, file: &str, scenario: &Scenario) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{}: cannot create the directory: {e}", dir.display()))?;
+    let path = dir.join(file);
+    std::fs::write(&path, scenario.to_json_pretty())
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The sets of shards a summary covers.
+fn shard_set(s: &Summary) -> Result<(u64, BTreeSet<u64>), String> {
+    let Some(text) = &s.shard else {
+        return Ok((1, BTreeSet::from([1])));
+    };
+    let bad = || format!("bad shard `{text}` in a summary");
+    let (ks, n) = text.split_once('/').ok_or_else(bad)?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let mut set = BTreeSet::new();
+    for k in ks.split(',') {
+        let shard: Shard = format!("{k}/{n}").parse()?;
+        set.insert(shard.k);
+    }
+    Ok((n, set))
+}
+
+/// Combines the summaries of disjoint shards of one campaign. When they cover every shard
+/// the result equals the summary of the whole campaign run on one machine (wall-clock
+/// figures aside: the merged `wall_ms` is the longest shard's).
+pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
+    let first = parts.first().ok_or("nothing to merge")?;
+    let mut n_all = None;
+    let mut covered = BTreeSet::new();
+    for (i, p) in parts.iter().enumerate() {
+        if p.format != SUMMARY_FORMAT {
+            return Err(format!(
+                "summary {}: format `{}`, expected `{SUMMARY_FORMAT}`",
+                i + 1,
+                p.format
+            ));
+        }
+        let same = p.seed == first.seed
+            && p.cases == first.cases
+            && p.revisions == first.revisions
+            && p.shrink_budget == first.shrink_budget;
+        if !same {
+            return Err(format!(
+                "summary {} is of another campaign (seed, cases, revisions and shrink budget must all match the first)",
+                i + 1
+            ));
+        }
+        let (n, set) = shard_set(p)?;
+        if *n_all.get_or_insert(n) != n {
+            return Err(format!(
+                "summary {} splits the campaign into {n} shards, the first into {}",
+                i + 1,
+                n_all.unwrap_or(n)
+            ));
+        }
+        for k in set {
+            if !covered.insert(k) {
+                return Err(format!("shard {k}/{n} appears twice"));
+            }
+        }
+    }
+    let n = n_all.unwrap_or(1);
+    let complete = covered.len() as u64 == n;
+    let mut out = Summary {
+        shard: (!complete).then(|| {
+            let ks: Vec<String> = covered.iter().map(|k| k.to_string()).collect();
+            format!("{}/{n}", ks.join(","))
+        }),
+        cases_run: 0,
+        runs: 0,
+        shrink_runs: 0,
+        results: BTreeMap::new(),
+        wall_ms: None,
+        cases_per_s: None,
+        ..first.clone()
+    };
+    for p in parts {
+        out.cases_run += p.cases_run;
+        out.runs += p.runs;
+        out.shrink_runs += p.shrink_runs;
+        if let Some(w) = p.wall_ms {
+            out.wall_ms = Some(out.wall_ms.unwrap_or(0).max(w));
+        }
+        for (rev, r) in &p.results {
+            let Some(m) = out.results.get_mut(rev) else {
+                out.results.insert(rev.clone(), r.clone());
+                continue;
+            };
+            m.cases += r.cases;
+            m.failing_cases += r.failing_cases;
+            m.engine_errors += r.engine_errors;
+            m.first_engine_error = match (m.first_engine_error, r.first_engine_error) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            for (inv, c) in &r.invariants {
+                let mc = m.invariants.entry(inv.clone()).or_default();
+                mc.violations += c.violations;
+                let earlier = match (&mc.first, &c.first) {
+                    (Some(a), Some(b)) => b.index < a.index,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                if earlier {
+                    mc.first = c.first.clone();
+                }
+            }
+            for (probe, hits) in &r.probes {
+                *m.probes.entry(probe.clone()).or_default() += hits;
+            }
+        }
+    }
+    for r in out.results.values_mut() {
+        r.probes_never_hit = never_hit(&r.probes);
+    }
+    if let Some(w) = out.wall_ms {
+        out.cases_per_s = Some(out.cases_run as f64 * 1000.0 / w.max(1) as f64);
+    }
+    Ok(out)
+}
+
+/// A shrunk failure.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The minimal scenario found, with its `expect` block for the revision.
+    pub scenario: Scenario,
+    /// What it breaks on the revision (the shrink target among them).
+    pub verdicts: Verdicts,
+    pub original_steps: usize,
+    /// Simulation runs spent, the first (the original case) included.
+    pub runs: u64,
+}
+
+/// Shrinks the case with `key` on `revision` to a minimal scenario that still breaks
+/// `invariant`: first along the case's proptest value tree (`simplify` while the candidate
+/// still fails, `complicate` when it passes), then by deleting single steps, unused tabs
+/// and sessions, and the queue override. At most `max_runs` simulation runs; candidates
+/// already judged are not run again. Deterministic: same key, same result.
+pub fn shrink(
+    key: &[u8; 32],
+    revision: &str,
+    invariant: &str,
+    name: &str,
+    origin: &str,
+    max_runs: u64,
+) -> Result<Shrunk, String> {
+    let params = preset(revision)?;
+    let seed = explore::engine_seed(key);
+    let mut tree = explore::case_tree(key);
+    let scenario_of = |c: &Case| c.to_scenario(revision, seed, name.to_string());
+    let original = scenario_of(&tree.current());
+    let mut runs = 0u64;
+    let mut judged: BTreeMap<String, Option<Verdicts>> = BTreeMap::new();
+    let mut fails = |s: &Scenario, runs: &mut u64| -> Option<Verdicts> {
+        let text = serde_json::to_string(s).unwrap_or_default();
+        if let Some(v) = judged.get(&text) {
+            return v.clone();
+        }
+        *runs += 1;
+        let r = run(s, &params);
+        let v = r.verdicts.failed(invariant).then_some(r.verdicts);
+        judged.insert(text, v.clone());
+        v
+    };
+    let mut verdicts = fails(&original, &mut runs).ok_or_else(|| {
+        format!("{origin} does not break {invariant} on {revision}, nothing to shrink")
+    })?;
+    let mut best = original.clone();
+
+    // Along the value tree. The step cap only guards against a tree that never ends.
+    let mut steps = 0u64;
+    if tree.simplify() {
+        while runs < max_runs && steps < max_runs.saturating_mul(50) {
+            steps += 1;
+            let candidate = scenario_of(&tree.current());
+            if let Some(v) = fails(&candidate, &mut runs) {
+                best = candidate;
+                verdicts = v;
+                if !tree.simplify() {
+                    break;
+                }
+            } else if !tree.complicate() {
+                break;
+            }
+        }
+    }
+
+    // Single steps, latest first.
+    let mut i = best.steps.len();
+    while i > 0 && runs < max_runs {
+        i -= 1;
+        let mut candidate = best.clone();
+        candidate.steps.remove(i);
+        if let Some(v) = fails(&candidate, &mut runs) {
+            best = candidate;
+            verdicts = v;
+        }
+    }
+    // The last tab, while no step names it.
+    while best.topology.clients > 1 && runs < max_runs {
+        let last = best.topology.clients - 1;
+        if best.steps.iter().any(|s| s.action.client() == Some(last)) {
+            break;
+        }
+        let mut candidate = best.clone();
+        candidate.topology.clients = last;
+        match fails(&candidate, &mut runs) {
+            Some(v) => {
+                best = candidate;
+                verdicts = v;
+            }
+            None => break,
+        }
+    }
+    // The last session, while no step names it.
+    while best.topology.sessions.len() > 1 && runs < max_runs {
+        let last = best.topology.sessions[best.topology.sessions.len() - 1].clone();
+        let named = best.steps.iter().any(|s| {
+            serde_json::to_value(&s.action)
+                .ok()
+                .and_then(|v| v.get("session").cloned())
+                .is_some_and(|v| v == last.as_str())
+        });
+        if named {
+            break;
+        }
+        let mut candidate = best.clone();
+        candidate.topology.sessions.pop();
+        match fails(&candidate, &mut runs) {
+            Some(v) => {
+                best = candidate;
+                verdicts = v;
+            }
+            None => break,
+        }
+    }
+    if best.constants.max_pending_sends.is_some() && runs < max_runs {
+        let mut candidate = best.clone();
+        candidate.constants.max_pending_sends = None;
+        if let Some(v) = fails(&candidate, &mut runs) {
+            best = candidate;
+            verdicts = v;
+        }
+    }
+
+    best.description = format!(
+        "Shrunk by ssesim from {origin}: {} steps to {} in {runs} runs; breaks {invariant} on {revision}. {}",
+        original.steps.len(),
+        best.steps.len(),
+        original.description
+    );
+    best.expect = BTreeMap::from([(
+        revision.to_string(),
+        verdicts
+            .failed_ids()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )]);
+    Ok(Shrunk {
+        scenario: best,
+        verdicts,
+        original_steps: original.steps.len(),
+        runs,
+    })
+}
+
+/// A search for the first case that breaks an invariant.
+#[derive(Clone, Debug)]
+pub struct HuntConfig {
+    pub revision: String,
+    /// The invariant to find; `None`: any.
+    pub invariant: Option<&'static str>,
+    pub seed: u64,
+    pub max_cases: u64,
+    pub jobs: usize,
+    pub shrink_runs: u64,
+    pub out: PathBuf,
+}
+
+/// Progress of a hunt, reported on the calling thread.
+#[derive(Clone, Copy, Debug)]
+pub enum HuntProgress {
+    /// This many cases have run.
+    Searched { cases: u64 },
+    /// The first failing case is known: it is case `cases - 1`. Shrinking starts.
+    Found { cases: u64 },
+}
+
+/// What a hunt found.
+#[derive(Clone, Debug)]
+pub struct Hunt {
+    /// Cases a single machine runs to find it: the failing case's index + 1 (or
+    /// `max_cases` when nothing was found).
+    pub cases: u64,
+    pub found: Option<Found>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub index: u64,
+    pub invariant: &'static str,
+    pub proptest_seed: String,
+    pub case_seed: u64,
+    pub original_steps: usize,
+    pub shrunk_steps: usize,
+    pub shrink_runs: u64,
+    pub path: PathBuf,
+    /// The shrunk scenario's violations on the revision.
+    pub violations: Vec<Violation>,
+}
+
+/// Runs cases `0, 1, 2, ...` of the campaign with `seed` on one revision until one breaks
+/// the invariant (any invariant without one), then shrinks it and writes the scenario.
+/// With several jobs the cases run out of order, but every case before the first failing
+/// one is run, so the answer is the one a single thread gives.
+pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<Hunt, String> {
+    let params = preset(&cfg.revision)?;
+    let next = AtomicU64::new(0);
+    let best = AtomicU64::new(u64::MAX);
+    let mut hits: BTreeMap<u64, &'static str> = BTreeMap::new();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..cfg.jobs.max(1) {
+            let tx = tx.clone();
+            let (next, best, params) = (&next, &best, &params);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= cfg.max_cases || i > best.load(Ordering::Relaxed) {
+                    break;
+                }
+                let scenario = explore::case_scenario(cfg.seed, i, &cfg.revision);
+                let r = run(&scenario, params);
+                let hit = match cfg.invariant {
+                    Some(inv) => r.verdicts.failed(inv).then_some(inv),
+                    None => r.verdicts.failed_ids().first().copied(),
+                };
+                if hit.is_some() {
+                    best.fetch_min(i, Ordering::Relaxed);
+                }
+                if tx.send((i, hit)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut done = 0u64;
+        for (i, hit) in rx {
+            done += 1;
+            if let Some(inv) = hit {
+                hits.insert(i, inv);
+            }
+            progress(HuntProgress::Searched { cases: done });
+        }
+    });
+    let Some((&index, &inv)) = hits.iter().next() else {
+        return Ok(Hunt {
+            cases: cfg.max_cases,
+            found: None,
+        });
+    };
+    progress(HuntProgress::Found { cases: index + 1 });
+    let key = explore::case_key(cfg.seed, index);
+    let origin = format!(
+        "case {index} of `ssesim hunt --seed {}` ({})",
+        cfg.seed,
+        explore::key_text(&key)
+    );
+    let shrunk = shrink(
+        &key,
+        &cfg.revision,
+        inv,
+        &case_name(cfg.seed, index),
+        &origin,
+        cfg.shrink_runs,
+    )?;
+    let path = write_scenario(
+        &cfg.out,
+        &shrunk_file_name(&cfg.revision, inv, cfg.seed, index),
+        &shrunk.scenario,
+    )?;
+    Ok(Hunt {
+        cases: index + 1,
+        found: Some(Found {
+            index,
+            invariant: inv,
+            proptest_seed: explore::key_text(&key),
+            case_seed: explore::engine_seed(&key),
+            original_steps: shrunk.original_steps,
+            shrunk_steps: shrunk.scenario.steps.len(),
+            shrink_runs: shrunk.runs,
+            path,
+            violations: shrunk.verdicts.violations.clone(),
+        }),
+    })
+}

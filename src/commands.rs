@@ -1,0 +1,531 @@
+//! The campaign commands of the command line: `explore`, `hunt`, `merge`, and the short
+//! default campaign `ssesim` runs with no arguments.
+
+use crate::Failure;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use ssesim::campaign::{self, HuntConfig, HuntProgress, Progress, Shard, Summary};
+use ssesim_model::revisions;
+use ssesim_oracles::INVARIANTS;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Wall-clock time for the throughput figures and `wall_ms` of the output. It is read only
+/// to print; no result depends on it.
+mod wall {
+    // The one place the bench reads the wall clock (clippy.toml bans it elsewhere).
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    pub struct Stopwatch(std::time::Instant);
+
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    impl Stopwatch {
+        pub fn start() -> Self {
+            Stopwatch(std::time::Instant::now())
+        }
+
+        pub fn ms(&self) -> u64 {
+            self.0.elapsed().as_millis() as u64
+        }
+    }
+}
+
+use wall::Stopwatch;
+
+/// Cases of the default campaign (`ssesim` with no arguments), per revision.
+pub const DEFAULT_CASES: u64 = 120;
+
+/// The revisions named by `--revision`: `all`, one name, or a comma-separated list.
+pub fn revision_list(spec: &str) -> Result<Vec<String>, Failure> {
+    if spec == "all" {
+        return Ok(revisions::NAMES.iter().map(|s| s.to_string()).collect());
+    }
+    let mut out = Vec::new();
+    for name in spec.split(',').map(str::trim) {
+        campaign::preset(name).map_err(|e| Failure(2, e))?;
+        if !out.iter().any(|r| r == name) {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// `--jobs`, defaulting to the machine's parallelism.
+pub fn jobs(jobs: Option<usize>) -> Result<usize, Failure> {
+    match jobs {
+        Some(0) => Err(Failure(2, "--jobs must be at least 1".to_string())),
+        Some(j) => Ok(j),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// A progress display on stderr: a bar on a terminal, a line per tenth otherwise.
+struct Meter {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: u64,
+    last_tenth: u64,
+}
+
+impl Meter {
+    fn new(label: &str, total: u64, quiet: bool) -> Meter {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>9} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            bar
+        });
+        Meter {
+            bar,
+            label: label.to_string(),
+            total,
+            last_tenth: 0,
+        }
+    }
+
+    fn update(&mut self, done: u64, message: String, clock: &Stopwatch) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(message);
+            return;
+        }
+        let tenth = if self.total == 0 {
+            10
+        } else {
+            done * 10 / self.total
+        };
+        if tenth > self.last_tenth {
+            self.last_tenth = tenth;
+            let secs = clock.ms() as f64 / 1000.0;
+            eprintln!(
+                "{}: {done}/{} ({}%), {message}, {:.1} s",
+                self.label,
+                self.total,
+                done * 100 / self.total.max(1),
+                secs
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub struct ExploreArgs {
+    pub revision: String,
+    pub cases: u64,
+    pub seed: u64,
+    pub jobs: Option<usize>,
+    pub shard: Option<Shard>,
+    pub json: bool,
+    pub out: PathBuf,
+    pub shrink_runs: u64,
+    pub no_shrink: bool,
+}
+
+/// Runs a campaign with a progress display; fills in the wall-clock figures.
+fn run_campaign(cfg: &campaign::Config, quiet: bool) -> Result<Summary, Failure> {
+    let clock = Stopwatch::start();
+    let mut cases = Meter::new("cases", cfg.cases.div_ceil(cfg.shard.n), quiet);
+    let mut shrinks: Option<Meter> = None;
+    let runs_per_case = cfg.revisions.len() as u64;
+    let mut summary = campaign::explore(cfg, &mut |p| match p {
+        Progress::Cases {
+            done,
+            total,
+            failing,
+        } => {
+            cases.total = total;
+            let secs = (clock.ms() as f64 / 1000.0).max(1e-3);
+            cases.update(
+                done,
+                format!(
+                    "{failing} failing, {:.0} runs/s",
+                    (done * runs_per_case) as f64 / secs
+                ),
+                &clock,
+            );
+        }
+        Progress::Shrinks { done, total } => {
+            cases.finish();
+            let m = shrinks.get_or_insert_with(|| Meter::new("shrinking", total, quiet));
+            m.update(done, "failures shrunk".to_string(), &clock);
+        }
+    })
+    .map_err(|e| Failure(2, e))?;
+    cases.finish();
+    if let Some(m) = &shrinks {
+        m.finish();
+    }
+    let ms = clock.ms();
+    summary.wall_ms = Some(ms);
+    summary.cases_per_s = Some(summary.cases_run as f64 * 1000.0 / ms.max(1) as f64);
+    Ok(summary)
+}
+
+pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
+    let cfg = campaign::Config {
+        revisions: revision_list(&args.revision)?,
+        seed: args.seed,
+        cases: args.cases,
+        shard: args.shard.unwrap_or(Shard::WHOLE),
+        jobs: jobs(args.jobs)?,
+        shrink_runs: (!args.no_shrink).then_some(args.shrink_runs),
+        out: args.out,
+    };
+    let summary = run_campaign(&cfg, false)?;
+    if args.json {
+        println!("{}", to_json(&summary)?);
+    } else {
+        print!("{}", summary_text(&summary));
+    }
+    Ok(if summary.any_violation() { 1 } else { 0 })
+}
+
+fn to_json(summary: &Summary) -> Result<String, Failure> {
+    serde_json::to_string_pretty(summary)
+        .map_err(|e| Failure(2, format!("cannot write the summary: {e}")))
+}
+
+/// The human summary: per revision and invariant, cases, violations, first failing case,
+/// shrunk scenario; coverage probes; throughput.
+pub fn summary_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let shard = s
+        .shard
+        .as_ref()
+        .map_or(String::new(), |sh| format!(" (shard {sh})"));
+    let _ = writeln!(
+        out,
+        "explore: seed {}, case indices 0..{}{shard}: {} cases x {} revisions = {} runs, {} shrinking runs",
+        s.seed,
+        s.cases,
+        s.cases_run,
+        s.revisions.len(),
+        s.runs,
+        s.shrink_runs
+    );
+    if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
+        let _ = writeln!(
+            out,
+            "wall time {:.1} s: {cps:.1} cases/s, {:.1} runs/s",
+            ms as f64 / 1000.0,
+            (s.runs + s.shrink_runs) as f64 * 1000.0 / ms.max(1) as f64
+        );
+    }
+    for rev in &s.revisions {
+        let Some(r) = s.results.get(rev) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "\n{rev}: {} cases, {} broke an invariant, {} engine errors{}",
+            r.cases,
+            r.failing_cases,
+            r.engine_errors,
+            r.first_engine_error
+                .map_or(String::new(), |i| format!(" (first: case {i})"))
+        );
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>6}  {:<28} shrunk scenario",
+            "invariant", "cases", "first failing case"
+        );
+        for inv in INVARIANTS {
+            let Some(c) = r.invariants.get(inv.id) else {
+                continue;
+            };
+            let Some(first) = &c.first else {
+                let _ = writeln!(out, "  {:<22} {:>6}", inv.id, "-");
+                continue;
+            };
+            let shrunk = first
+                .shrunk
+                .as_ref()
+                .map_or("(not shrunk)".to_string(), |sh| {
+                    format!("{} ({} steps)", sh.path, sh.steps)
+                });
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>6}  {:<28} {shrunk}",
+                inv.id,
+                c.violations,
+                format!(
+                    "#{} seed {} ({} steps)",
+                    first.index, first.case_seed, first.steps
+                ),
+            );
+        }
+        let hit: Vec<String> = r
+            .probes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  probes hit (cases): {}",
+            if hit.is_empty() {
+                "none".to_string()
+            } else {
+                hit.join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  probes never hit: {}",
+            if r.probes_never_hit.is_empty() {
+                "none".to_string()
+            } else {
+                r.probes_never_hit.join(", ")
+            }
+        );
+    }
+    let shrunk = s.results.values().any(|r| {
+        r.invariants
+            .values()
+            .any(|c| c.first.as_ref().is_some_and(|f| f.shrunk.is_some()))
+    });
+    if shrunk {
+        let _ = writeln!(
+            out,
+            "\nReplay a shrunk scenario with `ssesim replay PATH` (its revision and expectation are in the file)."
+        );
+    }
+    out
+}
+
+/// `ssesim` with no arguments: a short campaign over every revision, printed as the
+/// revision x invariant matrix.
+pub fn default_campaign() -> Result<u8, Failure> {
+    let cfg = campaign::Config {
+        revisions: revisions::NAMES.iter().map(|s| s.to_string()).collect(),
+        seed: 1,
+        cases: DEFAULT_CASES,
+        shard: Shard::WHOLE,
+        jobs: jobs(None)?,
+        shrink_runs: None,
+        out: PathBuf::from(campaign::DEFAULT_OUT),
+    };
+    eprintln!(
+        "ssesim: exploring {} generated cases (seed 1) on each of the {} revisions ...",
+        cfg.cases,
+        cfg.revisions.len()
+    );
+    let summary = run_campaign(&cfg, false)?;
+    print!("{}", matrix_text(&summary));
+    Ok(0)
+}
+
+/// The revision x invariant matrix of a campaign: per cell, the cases that broke it.
+pub fn matrix_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Revision x invariant: of {} generated cases (swarm faults, seed {}), how many broke each invariant on each revision ('.' = none).\n",
+        s.cases_run, s.seed
+    );
+    let _ = write!(out, "| invariant |");
+    for r in &s.revisions {
+        let _ = write!(out, " {r} |");
+    }
+    let _ = write!(out, "\n|---|");
+    for _ in &s.revisions {
+        let _ = write!(out, "---:|");
+    }
+    out.push('\n');
+    for inv in INVARIANTS {
+        let _ = write!(out, "| `{}` |", inv.id);
+        for r in &s.revisions {
+            let n = s
+                .results
+                .get(r)
+                .and_then(|x| x.invariants.get(inv.id))
+                .map_or(0, |c| c.violations);
+            if n == 0 {
+                let _ = write!(out, " . |");
+            } else {
+                let _ = write!(out, " {n} |");
+            }
+        }
+        out.push('\n');
+    }
+    let errors: u64 = s.results.values().map(|r| r.engine_errors).sum();
+    if errors > 0 {
+        let _ = writeln!(out, "\nengine errors: {errors} runs");
+    }
+    let never: Vec<&str> = ssesim_oracles::PROBES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| {
+            s.results
+                .values()
+                .all(|r| r.probes.get(*p).copied().unwrap_or(0) == 0)
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\ncoverage probes never hit on any revision: {}",
+        if never.is_empty() {
+            "none".to_string()
+        } else {
+            never.join(", ")
+        }
+    );
+    if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
+        let _ = writeln!(
+            out,
+            "{} runs in {:.1} s ({cps:.1} cases/s, {:.0} runs/s)",
+            s.runs,
+            ms as f64 / 1000.0,
+            s.runs as f64 * 1000.0 / ms.max(1) as f64
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nShrink a cell to a minimal scenario file: cargo run --release -- hunt --revision r1 --invariant bounded_queue\nA longer campaign, shrunk: cargo run --release -- explore --cases 2000\nThe interrupt-crash demo: cargo run --release -- demo"
+    );
+    out
+}
+
+pub struct HuntArgs {
+    pub revision: String,
+    pub invariant: Option<String>,
+    pub max_cases: u64,
+    pub seed: u64,
+    pub jobs: Option<usize>,
+    pub json: bool,
+    pub out: PathBuf,
+    pub shrink_runs: u64,
+}
+
+pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
+    campaign::preset(&args.revision).map_err(|e| Failure(2, e))?;
+    let invariant = args
+        .invariant
+        .as_deref()
+        .map(campaign::invariant)
+        .transpose()
+        .map_err(|e| Failure(2, e))?;
+    let cfg = HuntConfig {
+        revision: args.revision.clone(),
+        invariant,
+        seed: args.seed,
+        max_cases: args.max_cases,
+        jobs: jobs(args.jobs)?,
+        shrink_runs: args.shrink_runs,
+        out: args.out,
+    };
+    let clock = Stopwatch::start();
+    let mut found_ms = None;
+    let mut meter = Meter::new("hunting", args.max_cases, false);
+    let result = campaign::hunt(&cfg, &mut |p| match p {
+        HuntProgress::Searched { cases } => {
+            meter.update(cases, format!("cases on {}", args.revision), &clock)
+        }
+        HuntProgress::Found { .. } => {
+            found_ms = Some(clock.ms());
+            meter.finish();
+        }
+    })
+    .map_err(|e| Failure(2, e))?;
+    meter.finish();
+    let total_ms = clock.ms();
+    let wall_ms = found_ms.unwrap_or(total_ms);
+    let f = result.found.as_ref();
+    if args.json {
+        let out = json!({
+            "found": f.is_some(),
+            "revision": args.revision,
+            "invariant": f.map(|f| f.invariant),
+            "seed": args.seed,
+            "cases": result.cases,
+            "wall_ms": wall_ms,
+            "shrink_ms": total_ms - wall_ms,
+            "original_steps": f.map(|f| f.original_steps),
+            "shrunk_steps": f.map(|f| f.shrunk_steps),
+            "shrink_runs": f.map(|f| f.shrink_runs),
+            "scenario_path": f.map(|f| f.path.display().to_string()),
+            "case_index": f.map(|f| f.index),
+            "case_seed": f.map(|f| f.case_seed),
+            "proptest_seed": f.map(|f| f.proptest_seed.clone()),
+            "violations": f.map(|f| &f.violations),
+        });
+        println!("{out}");
+    } else if let Some(f) = f {
+        println!(
+            "found {} on {} after {} cases in {:.2} s (case {}, seed {}, {})",
+            f.invariant,
+            args.revision,
+            result.cases,
+            wall_ms as f64 / 1000.0,
+            f.index,
+            f.case_seed,
+            f.proptest_seed
+        );
+        println!(
+            "shrunk from {} to {} steps in {} runs ({:.2} s): {}",
+            f.original_steps,
+            f.shrunk_steps,
+            f.shrink_runs,
+            (total_ms - wall_ms) as f64 / 1000.0,
+            f.path.display()
+        );
+        for v in &f.violations {
+            println!(
+                "VIOLATED {:<22} at {:>7} ms: {}",
+                v.invariant, v.at_ms, v.detail
+            );
+        }
+        println!("replay it with: ssesim replay {}", f.path.display());
+    } else {
+        println!(
+            "nothing found on {} in {} cases ({:.1} s, seed {})",
+            args.revision,
+            result.cases,
+            total_ms as f64 / 1000.0,
+            args.seed
+        );
+    }
+    Ok(if f.is_some() { 1 } else { 0 })
+}
+
+pub fn merge(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
+    let parts = files
+        .iter()
+        .map(|p| read_summary(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = campaign::merge(&parts).map_err(|e| Failure(2, e))?;
+    if let Some(shard) = &merged.shard {
+        eprintln!("warning: the summaries cover shards {shard} only, not the whole campaign");
+    }
+    if as_json {
+        println!("{}", to_json(&merged)?);
+    } else {
+        print!("{}", summary_text(&merged));
+    }
+    Ok(if merged.any_violation() { 1 } else { 0 })
+}
+
+fn read_summary(path: &Path) -> Result<Summary, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(2, format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure(
+            2,
+            format!(
+                "{}: not a campaign summary (the output of `ssesim explore --json`): {e}",
+                path.display()
+            ),
+        )
+    })
+}
