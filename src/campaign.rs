@@ -19,6 +19,7 @@ use ssesim_scenarios::Scenario;
 use ssesim_sim::history::EndVerdict;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -274,12 +275,16 @@ pub struct Summary {
     pub cases_run: u64,
     /// Simulation runs of the cases (`cases_run` x revisions).
     pub runs: u64,
-    /// Simulation runs spent shrinking.
+    /// Simulation runs spent on the shrinks reported below.
     pub shrink_runs: u64,
     pub results: BTreeMap<String, RevisionSummary>,
-    /// Wall-clock figures, filled in by the command line; they never feed results.
+    /// Wall-clock figures, filled in by the command line; they never feed results. The
+    /// whole campaign, of which `shrink_ms` shrinking; `cases_per_s` is over the cases
+    /// alone (for merged shards: the sum of the shards' throughputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cases_per_s: Option<f64>,
 }
@@ -345,9 +350,192 @@ impl Summary {
     pub fn without_timing(&self) -> Summary {
         Summary {
             wall_ms: None,
+            shrink_ms: None,
             cases_per_s: None,
             ..self.clone()
         }
+    }
+
+    /// The human summary: per revision and invariant, cases, violations, first failing case,
+    /// shrunk scenario; coverage probes; throughput.
+    pub fn to_text(&self) -> String {
+        let s = self;
+        let mut out = String::new();
+        let shard = s
+            .shard
+            .as_ref()
+            .map_or(String::new(), |sh| format!(" (shard {sh})"));
+        let _ = writeln!(
+            out,
+            "explore: seed {}, case indices 0..{}{shard}: {} cases x {} revisions = {} runs, {} shrinking runs",
+            s.seed,
+            s.cases,
+            s.cases_run,
+            s.revisions.len(),
+            s.runs,
+            s.shrink_runs
+        );
+        if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
+            let _ = writeln!(
+                out,
+                "wall time {:.1} s ({:.1} s of it shrinking): {cps:.1} cases/s, {:.1} runs/s",
+                ms as f64 / 1000.0,
+                s.shrink_ms.unwrap_or(0) as f64 / 1000.0,
+                cps * s.revisions.len() as f64
+            );
+        }
+        for rev in &s.revisions {
+            let Some(r) = s.results.get(rev) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "\n{rev}: {} cases, {} broke an invariant, {} engine errors{}",
+                r.cases,
+                r.failing_cases,
+                r.engine_errors,
+                r.first_engine_error
+                    .map_or(String::new(), |i| format!(" (first: case {i})"))
+            );
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>6}  {:<28} shrunk scenario",
+                "invariant", "cases", "first failing case"
+            );
+            for inv in INVARIANTS {
+                let Some(c) = r.invariants.get(inv.id) else {
+                    continue;
+                };
+                let Some(first) = &c.first else {
+                    let _ = writeln!(out, "  {:<22} {:>6}", inv.id, "-");
+                    continue;
+                };
+                let shrunk = first
+                    .shrunk
+                    .as_ref()
+                    .map_or("(not shrunk)".to_string(), |sh| {
+                        format!("{} ({} steps)", sh.path, sh.steps)
+                    });
+                let _ = writeln!(
+                    out,
+                    "  {:<22} {:>6}  {:<28} {shrunk}",
+                    inv.id,
+                    c.violations,
+                    format!(
+                        "#{} seed {} ({} steps)",
+                        first.index, first.case_seed, first.steps
+                    ),
+                );
+            }
+            let hit: Vec<String> = r
+                .probes
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  probes hit (cases): {}",
+                if hit.is_empty() {
+                    "none".to_string()
+                } else {
+                    hit.join(", ")
+                }
+            );
+            let _ = writeln!(
+                out,
+                "  probes never hit: {}",
+                if r.probes_never_hit.is_empty() {
+                    "none".to_string()
+                } else {
+                    r.probes_never_hit.join(", ")
+                }
+            );
+        }
+        let shrunk = s.results.values().any(|r| {
+            r.invariants
+                .values()
+                .any(|c| c.first.as_ref().is_some_and(|f| f.shrunk.is_some()))
+        });
+        if shrunk {
+            let _ = writeln!(
+                out,
+                "\nReplay a shrunk scenario with `ssesim replay PATH` (its revision and expectation are in the file)."
+            );
+        }
+        out
+    }
+
+    /// The revision x invariant matrix of a campaign: per cell, the cases that broke it.
+    pub fn matrix_text(&self) -> String {
+        let s = self;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Revision x invariant: of {} generated cases (swarm faults, seed {}), how many broke each invariant on each revision ('.' = none).\n",
+            s.cases_run, s.seed
+        );
+        let _ = write!(out, "| invariant |");
+        for r in &s.revisions {
+            let _ = write!(out, " {r} |");
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in &s.revisions {
+            let _ = write!(out, "---:|");
+        }
+        out.push('\n');
+        for inv in INVARIANTS {
+            let _ = write!(out, "| `{}` |", inv.id);
+            for r in &s.revisions {
+                let n = s
+                    .results
+                    .get(r)
+                    .and_then(|x| x.invariants.get(inv.id))
+                    .map_or(0, |c| c.violations);
+                if n == 0 {
+                    let _ = write!(out, " . |");
+                } else {
+                    let _ = write!(out, " {n} |");
+                }
+            }
+            out.push('\n');
+        }
+        let errors: u64 = s.results.values().map(|r| r.engine_errors).sum();
+        if errors > 0 {
+            let _ = writeln!(out, "\nengine errors: {errors} runs");
+        }
+        let never: Vec<&str> = ssesim_oracles::PROBES
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| {
+                s.results
+                    .values()
+                    .all(|r| r.probes.get(*p).copied().unwrap_or(0) == 0)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\ncoverage probes never hit on any revision: {}",
+            if never.is_empty() {
+                "none".to_string()
+            } else {
+                never.join(", ")
+            }
+        );
+        if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
+            let _ = writeln!(
+                out,
+                "{} runs in {:.1} s ({cps:.1} cases/s, {:.0} runs/s)",
+                s.runs,
+                ms as f64 / 1000.0,
+                cps * s.revisions.len() as f64
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nShrink a cell to a minimal scenario file: cargo run --release -- hunt --revision r1 --invariant bounded_queue\nA longer campaign, shrunk: cargo run --release -- explore --cases 2000\nThe interrupt-crash demo: cargo run --release -- demo"
+        );
+        out
     }
 }
 
@@ -501,6 +689,7 @@ pub fn explore(cfg: &Config, progress: &mut dyn FnMut(Progress)) -> Result<Summa
         shrink_runs,
         results,
         wall_ms: None,
+        shrink_ms: None,
         cases_per_s: None,
     })
 }
@@ -546,7 +735,7 @@ fn shard_set(s: &Summary) -> Result<(u64, BTreeSet<u64>), String> {
 
 /// Combines the summaries of disjoint shards of one campaign. When they cover every shard
 /// the result equals the summary of the whole campaign run on one machine (wall-clock
-/// figures aside: the merged `wall_ms` is the longest shard's).
+/// figures aside: the merged `wall_ms` is the longest shard's, `cases_per_s` the sum).
 pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
     let first = parts.first().ok_or("nothing to merge")?;
     let mut n_all = None;
@@ -595,15 +784,21 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
         shrink_runs: 0,
         results: BTreeMap::new(),
         wall_ms: None,
+        shrink_ms: None,
         cases_per_s: None,
         ..first.clone()
     };
     for p in parts {
         out.cases_run += p.cases_run;
         out.runs += p.runs;
-        out.shrink_runs += p.shrink_runs;
         if let Some(w) = p.wall_ms {
             out.wall_ms = Some(out.wall_ms.unwrap_or(0).max(w));
+        }
+        if let Some(w) = p.shrink_ms {
+            out.shrink_ms = Some(out.shrink_ms.unwrap_or(0).max(w));
+        }
+        if let Some(c) = p.cases_per_s {
+            out.cases_per_s = Some(out.cases_per_s.unwrap_or(0.0) + c);
         }
         for (rev, r) in &p.results {
             let Some(m) = out.results.get_mut(rev) else {
@@ -637,9 +832,15 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
     for r in out.results.values_mut() {
         r.probes_never_hit = never_hit(&r.probes);
     }
-    if let Some(w) = out.wall_ms {
-        out.cases_per_s = Some(out.cases_run as f64 * 1000.0 / w.max(1) as f64);
-    }
+    // The shrinks the merged summary reports: a shard also shrank its own first failures
+    // that another shard's earlier case has superseded.
+    out.shrink_runs = out
+        .results
+        .values()
+        .flat_map(|r| r.invariants.values())
+        .filter_map(|c| c.first.as_ref()?.shrunk.as_ref())
+        .map(|s| s.runs)
+        .sum();
     Ok(out)
 }
 
@@ -691,10 +892,12 @@ pub fn shrink(
     })?;
     let mut best = original.clone();
 
-    // Along the value tree. The step cap only guards against a tree that never ends.
+    // Along the value tree, with three quarters of the budget (the rest is for deleting
+    // single steps below). The step cap only guards against a tree that never ends.
+    let tree_runs = max_runs - max_runs / 4;
     let mut steps = 0u64;
     if tree.simplify() {
-        while runs < max_runs && steps < max_runs.saturating_mul(50) {
+        while runs < tree_runs && steps < max_runs.saturating_mul(50) {
             steps += 1;
             let candidate = scenario_of(&tree.current());
             if let Some(v) = fails(&candidate, &mut runs) {
@@ -868,13 +1071,13 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
             });
         }
         drop(tx);
-        let mut done = 0u64;
-        for (i, hit) in rx {
-            done += 1;
+        for (done, (i, hit)) in rx.into_iter().enumerate() {
             if let Some(inv) = hit {
                 hits.insert(i, inv);
             }
-            progress(HuntProgress::Searched { cases: done });
+            progress(HuntProgress::Searched {
+                cases: done as u64 + 1,
+            });
         }
     });
     let Some((&index, &inv)) = hits.iter().next() else {

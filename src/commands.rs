@@ -6,19 +6,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use ssesim::campaign::{self, HuntConfig, HuntProgress, Progress, Shard, Summary};
 use ssesim_model::revisions;
-use ssesim_oracles::INVARIANTS;
-use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// Wall-clock time for the throughput figures and `wall_ms` of the output. It is read only
-/// to print; no result depends on it.
+/// to print; no result depends on it. This is the one place the bench reads the wall clock
+/// (clippy.toml bans it everywhere else).
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod wall {
-    // The one place the bench reads the wall clock (clippy.toml bans it elsewhere).
-    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
     pub struct Stopwatch(std::time::Instant);
 
-    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
     impl Stopwatch {
         pub fn start() -> Self {
             Stopwatch(std::time::Instant::now())
@@ -33,7 +30,7 @@ mod wall {
 use wall::Stopwatch;
 
 /// Cases of the default campaign (`ssesim` with no arguments), per revision.
-pub const DEFAULT_CASES: u64 = 120;
+pub const DEFAULT_CASES: u64 = 80;
 
 /// The revisions named by `--revision`: `all`, one name, or a comma-separated list.
 pub fn revision_list(spec: &str) -> Result<Vec<String>, Failure> {
@@ -72,11 +69,9 @@ impl Meter {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>9} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix:>9} [{bar:24}] {pos}/{len} {msg}, eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
             bar
@@ -95,11 +90,7 @@ impl Meter {
             bar.set_message(message);
             return;
         }
-        let tenth = if self.total == 0 {
-            10
-        } else {
-            done * 10 / self.total
-        };
+        let tenth = (done * 10).checked_div(self.total).unwrap_or(10);
         if tenth > self.last_tenth {
             self.last_tenth = tenth;
             let secs = clock.ms() as f64 / 1000.0;
@@ -138,6 +129,7 @@ fn run_campaign(cfg: &campaign::Config, quiet: bool) -> Result<Summary, Failure>
     let mut cases = Meter::new("cases", cfg.cases.div_ceil(cfg.shard.n), quiet);
     let mut shrinks: Option<Meter> = None;
     let runs_per_case = cfg.revisions.len() as u64;
+    let mut cases_ms = None;
     let mut summary = campaign::explore(cfg, &mut |p| match p {
         Progress::Cases {
             done,
@@ -145,6 +137,9 @@ fn run_campaign(cfg: &campaign::Config, quiet: bool) -> Result<Summary, Failure>
             failing,
         } => {
             cases.total = total;
+            if done == total {
+                cases_ms = Some(clock.ms());
+            }
             let secs = (clock.ms() as f64 / 1000.0).max(1e-3);
             cases.update(
                 done,
@@ -167,8 +162,10 @@ fn run_campaign(cfg: &campaign::Config, quiet: bool) -> Result<Summary, Failure>
         m.finish();
     }
     let ms = clock.ms();
+    let cases_ms = cases_ms.unwrap_or(ms);
     summary.wall_ms = Some(ms);
-    summary.cases_per_s = Some(summary.cases_run as f64 * 1000.0 / ms.max(1) as f64);
+    summary.shrink_ms = Some(ms - cases_ms);
+    summary.cases_per_s = Some(summary.cases_run as f64 * 1000.0 / cases_ms.max(1) as f64);
     Ok(summary)
 }
 
@@ -186,7 +183,7 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
     if args.json {
         println!("{}", to_json(&summary)?);
     } else {
-        print!("{}", summary_text(&summary));
+        print!("{}", summary.to_text());
     }
     Ok(if summary.any_violation() { 1 } else { 0 })
 }
@@ -194,114 +191,6 @@ pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
 fn to_json(summary: &Summary) -> Result<String, Failure> {
     serde_json::to_string_pretty(summary)
         .map_err(|e| Failure(2, format!("cannot write the summary: {e}")))
-}
-
-/// The human summary: per revision and invariant, cases, violations, first failing case,
-/// shrunk scenario; coverage probes; throughput.
-pub fn summary_text(s: &Summary) -> String {
-    let mut out = String::new();
-    let shard = s
-        .shard
-        .as_ref()
-        .map_or(String::new(), |sh| format!(" (shard {sh})"));
-    let _ = writeln!(
-        out,
-        "explore: seed {}, case indices 0..{}{shard}: {} cases x {} revisions = {} runs, {} shrinking runs",
-        s.seed,
-        s.cases,
-        s.cases_run,
-        s.revisions.len(),
-        s.runs,
-        s.shrink_runs
-    );
-    if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
-        let _ = writeln!(
-            out,
-            "wall time {:.1} s: {cps:.1} cases/s, {:.1} runs/s",
-            ms as f64 / 1000.0,
-            (s.runs + s.shrink_runs) as f64 * 1000.0 / ms.max(1) as f64
-        );
-    }
-    for rev in &s.revisions {
-        let Some(r) = s.results.get(rev) else {
-            continue;
-        };
-        let _ = writeln!(
-            out,
-            "\n{rev}: {} cases, {} broke an invariant, {} engine errors{}",
-            r.cases,
-            r.failing_cases,
-            r.engine_errors,
-            r.first_engine_error
-                .map_or(String::new(), |i| format!(" (first: case {i})"))
-        );
-        let _ = writeln!(
-            out,
-            "  {:<22} {:>6}  {:<28} shrunk scenario",
-            "invariant", "cases", "first failing case"
-        );
-        for inv in INVARIANTS {
-            let Some(c) = r.invariants.get(inv.id) else {
-                continue;
-            };
-            let Some(first) = &c.first else {
-                let _ = writeln!(out, "  {:<22} {:>6}", inv.id, "-");
-                continue;
-            };
-            let shrunk = first
-                .shrunk
-                .as_ref()
-                .map_or("(not shrunk)".to_string(), |sh| {
-                    format!("{} ({} steps)", sh.path, sh.steps)
-                });
-            let _ = writeln!(
-                out,
-                "  {:<22} {:>6}  {:<28} {shrunk}",
-                inv.id,
-                c.violations,
-                format!(
-                    "#{} seed {} ({} steps)",
-                    first.index, first.case_seed, first.steps
-                ),
-            );
-        }
-        let hit: Vec<String> = r
-            .probes
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(p, n)| format!("{p} {n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "  probes hit (cases): {}",
-            if hit.is_empty() {
-                "none".to_string()
-            } else {
-                hit.join(", ")
-            }
-        );
-        let _ = writeln!(
-            out,
-            "  probes never hit: {}",
-            if r.probes_never_hit.is_empty() {
-                "none".to_string()
-            } else {
-                r.probes_never_hit.join(", ")
-            }
-        );
-    }
-    let shrunk = s.results.values().any(|r| {
-        r.invariants
-            .values()
-            .any(|c| c.first.as_ref().is_some_and(|f| f.shrunk.is_some()))
-    });
-    if shrunk {
-        let _ = writeln!(
-            out,
-            "\nReplay a shrunk scenario with `ssesim replay PATH` (its revision and expectation are in the file)."
-        );
-    }
-    out
 }
 
 /// `ssesim` with no arguments: a short campaign over every revision, printed as the
@@ -322,79 +211,8 @@ pub fn default_campaign() -> Result<u8, Failure> {
         cfg.revisions.len()
     );
     let summary = run_campaign(&cfg, false)?;
-    print!("{}", matrix_text(&summary));
+    print!("{}", summary.matrix_text());
     Ok(0)
-}
-
-/// The revision x invariant matrix of a campaign: per cell, the cases that broke it.
-pub fn matrix_text(s: &Summary) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Revision x invariant: of {} generated cases (swarm faults, seed {}), how many broke each invariant on each revision ('.' = none).\n",
-        s.cases_run, s.seed
-    );
-    let _ = write!(out, "| invariant |");
-    for r in &s.revisions {
-        let _ = write!(out, " {r} |");
-    }
-    let _ = write!(out, "\n|---|");
-    for _ in &s.revisions {
-        let _ = write!(out, "---:|");
-    }
-    out.push('\n');
-    for inv in INVARIANTS {
-        let _ = write!(out, "| `{}` |", inv.id);
-        for r in &s.revisions {
-            let n = s
-                .results
-                .get(r)
-                .and_then(|x| x.invariants.get(inv.id))
-                .map_or(0, |c| c.violations);
-            if n == 0 {
-                let _ = write!(out, " . |");
-            } else {
-                let _ = write!(out, " {n} |");
-            }
-        }
-        out.push('\n');
-    }
-    let errors: u64 = s.results.values().map(|r| r.engine_errors).sum();
-    if errors > 0 {
-        let _ = writeln!(out, "\nengine errors: {errors} runs");
-    }
-    let never: Vec<&str> = ssesim_oracles::PROBES
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| {
-            s.results
-                .values()
-                .all(|r| r.probes.get(*p).copied().unwrap_or(0) == 0)
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "\ncoverage probes never hit on any revision: {}",
-        if never.is_empty() {
-            "none".to_string()
-        } else {
-            never.join(", ")
-        }
-    );
-    if let (Some(ms), Some(cps)) = (s.wall_ms, s.cases_per_s) {
-        let _ = writeln!(
-            out,
-            "{} runs in {:.1} s ({cps:.1} cases/s, {:.0} runs/s)",
-            s.runs,
-            ms as f64 / 1000.0,
-            s.runs as f64 * 1000.0 / ms.max(1) as f64
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nShrink a cell to a minimal scenario file: cargo run --release -- hunt --revision r1 --invariant bounded_queue\nA longer campaign, shrunk: cargo run --release -- explore --cases 2000\nThe interrupt-crash demo: cargo run --release -- demo"
-    );
-    out
 }
 
 pub struct HuntArgs {
@@ -511,7 +329,7 @@ pub fn merge(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
     if as_json {
         println!("{}", to_json(&merged)?);
     } else {
-        print!("{}", summary_text(&merged));
+        print!("{}", merged.to_text());
     }
     Ok(if merged.any_violation() { 1 } else { 0 })
 }

@@ -277,10 +277,49 @@ pub enum Work {
         client: u32,
         session: u32,
     },
+    /// The app loads a session's history (`track_seq`) and watches it, at once.
     TrackSeq {
         client: u32,
         session: u32,
     },
+}
+
+/// The workload kinds, in the order of [`Work`]'s variants. Swarm testing covers them too:
+/// a case keeps only the workload steps of the kinds it enables, so some cases are, say, all
+/// sends and reconnects.
+pub const WORK_KINDS: [&str; 12] = [
+    "emit",
+    "send",
+    "interrupt",
+    "watch",
+    "switch",
+    "hidden",
+    "visible",
+    "force_reconnect",
+    "session_state",
+    "unwatch",
+    "stop",
+    "track_seq",
+];
+
+impl Work {
+    /// The index of this step's kind in [`WORK_KINDS`].
+    pub fn kind(&self) -> usize {
+        match self {
+            Work::Emit { .. } => 0,
+            Work::Send { .. } => 1,
+            Work::Interrupt { .. } => 2,
+            Work::Watch { .. } => 3,
+            Work::Switch { .. } => 4,
+            Work::Hidden { .. } => 5,
+            Work::Visible { .. } => 6,
+            Work::ForceReconnect { .. } => 7,
+            Work::SessionState { .. } => 8,
+            Work::Unwatch { .. } => 9,
+            Work::Stop { .. } => 10,
+            Work::TrackSeq { .. } => 11,
+        }
+    }
 }
 
 /// One fault of a case, with its own intensity. Faults that have an undo (`partition`,
@@ -378,11 +417,14 @@ pub struct Case {
     pub max_pending: Option<u32>,
     /// Swarm testing: which fault kinds this case enables, one flag per [`FAULT_KINDS`].
     pub swarm: Vec<bool>,
+    /// Which workload kinds it enables, one flag per [`WORK_KINDS`].
+    pub work_swarm: Vec<bool>,
     /// Swarm intensity: at most this many fault steps (undo steps not counted).
     pub max_faults: usize,
     /// The watch each tab makes early on (`None`: the tab watches nothing at first).
     pub watches: Vec<Option<(u64, u32)>>,
-    /// The app and agent steps, each at its time in the fault phase.
+    /// Candidate app and agent steps, each at its time in the fault phase; only those of
+    /// enabled kinds are kept.
     pub workload: Vec<(u64, Work)>,
     /// Candidate fault steps; only those of enabled kinds are kept, the first `max_faults`.
     pub faults: Vec<(u64, Fault)>,
@@ -502,7 +544,7 @@ fn fault() -> impl Strategy<Value = Fault> {
         (
             endpoint,
             status,
-            1u32..=6,
+            1u32..=8,
             proptest::option::weighted(0.2, 0u32..=3)
         )
             .prop_map(
@@ -530,24 +572,31 @@ pub fn case_strategy() -> impl Strategy<Value = Case> {
         (
             1..=MAX_CLIENTS,
             1..=MAX_SESSIONS,
-            proptest::option::weighted(0.2, 2u32..=12),
+            proptest::option::weighted(0.3, 1u32..=6),
             vec(proptest::bool::weighted(0.5), FAULT_KINDS.len()),
             1usize..=10,
+            vec(proptest::bool::weighted(0.6), WORK_KINDS.len()),
         ),
         vec(
             proptest::option::weighted(0.95, (10u64..100, session())),
             MAX_CLIENTS as usize,
         ),
-        vec((100..HEAL_AT_MS - 500, work()), 2..=20),
+        vec((100..HEAL_AT_MS - 500, work()), 2..=28),
         vec((100..HEAL_AT_MS - 200, fault()), 0..=24),
     )
         .prop_map(
-            |((clients, sessions, max_pending, swarm, max_faults), watches, workload, faults)| {
+            |(
+                (clients, sessions, max_pending, swarm, max_faults, work_swarm),
+                watches,
+                workload,
+                faults,
+            )| {
                 Case {
                     clients,
                     sessions,
                     max_pending,
                     swarm,
+                    work_swarm,
                     max_faults,
                     watches,
                     workload,
@@ -636,6 +685,13 @@ impl Case {
             .take(self.max_faults)
     }
 
+    /// The workload steps this case keeps: those of enabled kinds.
+    pub fn active_workload(&self) -> impl Iterator<Item = &(u64, Work)> {
+        self.workload
+            .iter()
+            .filter(|(_, w)| self.work_swarm.get(w.kind()).copied().unwrap_or(false))
+    }
+
     /// The names of the enabled fault kinds.
     pub fn enabled(&self) -> Vec<&'static str> {
         FAULT_KINDS
@@ -665,7 +721,7 @@ impl Case {
                 });
             }
         }
-        for (at_ms, w) in &self.workload {
+        for (at_ms, w) in self.active_workload() {
             let action = match w {
                 Work::Emit {
                     session,
@@ -721,11 +777,21 @@ impl Case {
                     client: tab(*client),
                     session: sess(*session),
                 },
-                Work::TrackSeq { client, session } => Action::TrackSeq {
-                    client: tab(*client),
-                    session: sess(*session),
-                    seq: None,
-                },
+                Work::TrackSeq { client, session } => {
+                    // The app opens a session with its history: trackSeq, then watch.
+                    steps.push(Step {
+                        at_ms: *at_ms,
+                        action: Action::TrackSeq {
+                            client: tab(*client),
+                            session: sess(*session),
+                            seq: None,
+                        },
+                    });
+                    Action::Watch {
+                        client: tab(*client),
+                        session: sess(*session),
+                    }
+                }
             };
             steps.push(Step {
                 at_ms: *at_ms,

@@ -32,8 +32,8 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
-fn no_arguments_runs_the_demo_and_shows_the_crash() {
-    let o = ssesim(&[]);
+fn demo_shows_the_crash() {
+    let o = ssesim(&["demo"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("CRASH: unhandled rejection"), "{out}");

@@ -22,7 +22,7 @@ use crate::wire::{
     ClientMsg, Endpoint, Frame, FrameName, ServerEvent, SessionCursor, SessionEvent,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,7 +34,15 @@ pub enum ClientTimer {
     /// The reference design's retry of re-queued control messages while the stream stays
     /// up (the revisions wait for a welcome that may never come: B3).
     Flush,
+    /// The reference design's stream watchdog: a stream error not followed by a welcome
+    /// within [`STREAM_WATCHDOG_MS`] (the browser gave up on the EventSource after an HTTP
+    /// error, or keeps failing) makes the client open a new EventSource itself.
+    Watchdog,
 }
+
+/// How long after a stream error the reference client waits for a welcome before it
+/// replaces the EventSource itself (longer than a browser's own retry delay, 3 s).
+pub const STREAM_WATCHDOG_MS: Millis = 5_000;
 
 /// Page lifecycle events the client listens to after `connect()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +215,10 @@ struct Flush {
     awaiting: Option<ReqId>,
     /// Continuations of the callers awaiting this flush, in the order they began to wait.
     then: Vec<AfterFlush>,
+    /// The (EventSource, connectionId) each continuation in `then` was registered under:
+    /// the reference design skips a continuation whose stream was replaced meanwhile.
+    #[serde(default)]
+    then_at: Vec<(Option<EsId>, Option<ConnId>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +260,11 @@ pub struct Client {
     /// Pending wake-ups of the reference design's own timers.
     timers: BTreeMap<ClientTimer, Millis>,
     repair_in_flight: bool,
+    /// Reference: sessions the app unwatched whose unwatch the server has not confirmed
+    /// yet; they stay tracked (a reconnect meanwhile replays what the tab missed while it
+    /// watched them) until a 2xx answers the unwatch.
+    #[serde(default)]
+    unwatching: BTreeSet<SessionId>,
     #[serde(skip)]
     out: Vec<ClientOutput>,
 }
@@ -276,6 +293,7 @@ impl Client {
             applied: params.applied_delivery.then(AppliedDelivery::default),
             timers: BTreeMap::new(),
             repair_in_flight: false,
+            unwatching: BTreeSet::new(),
             out: Vec::new(),
         }
     }
@@ -348,7 +366,7 @@ impl Client {
             ClientInput::CheckAndReconnect { force } => self.check_and_reconnect(force),
             ClientInput::TrackSeq { session, seq } => self.on_track(session, seq),
             ClientInput::Frame { es, frame } => self.on_frame(es, frame),
-            ClientInput::StreamError { .. } => self.on_error(),
+            ClientInput::StreamError { es } => self.on_error(now, es),
             ClientInput::PostDone { req, outcome } => self.on_post_done(now, req, outcome),
             ClientInput::Timer(ClientTimer::Reconnect) => {
                 if self.reconnect_timer.take().is_some() {
@@ -358,6 +376,11 @@ impl Client {
             ClientInput::Timer(t @ (ClientTimer::Outbox | ClientTimer::Flush)) => {
                 if self.timers.remove(&t).is_some() && t == ClientTimer::Flush && self.connected {
                     self.flush_pending(None);
+                }
+            }
+            ClientInput::Timer(ClientTimer::Watchdog) => {
+                if self.timers.remove(&ClientTimer::Watchdog).is_some() {
+                    self.on_watchdog(now);
                 }
             }
             ClientInput::Page(page) => self.on_page(page),
@@ -437,6 +460,11 @@ impl Client {
     /// fired, and never checks which one did.
     fn on_welcome(&mut self, conn: ConnId) {
         self.connection_id = Some(conn);
+        if self.timers.remove(&ClientTimer::Watchdog).is_some() {
+            self.out.push(ClientOutput::CancelTimer {
+                timer: ClientTimer::Watchdog,
+            });
+        }
         let es = self.es;
         let reconnect = self.is_reconnect || self.params.strict_hygiene;
         if reconnect && !self.seq_by_session.is_empty() {
@@ -474,11 +502,30 @@ impl Client {
         self.notify(AppNotice::Event { event });
     }
 
-    fn on_error(&mut self) {
+    fn on_error(&mut self, now: Millis, es: EsId) {
         if self.connected {
             self.connected = false;
             self.notify(AppNotice::Close);
         }
+        // Reference: the browser may have given up on this EventSource for good (an HTTP
+        // error); if no welcome follows, the watchdog replaces it. A replaced stream's
+        // error changes nothing.
+        if self.params.strict_hygiene && self.es == Some(es) {
+            self.arm(ClientTimer::Watchdog, now + STREAM_WATCHDOG_MS);
+        }
+    }
+
+    /// No welcome since a stream error: open a new EventSource (unless a reconnect is
+    /// already scheduled), and keep watching until a welcome arrives.
+    fn on_watchdog(&mut self, now: Millis) {
+        if !self.listening {
+            return;
+        }
+        if self.reconnect_timer.is_none() {
+            self.close_stream();
+            self.do_connect();
+        }
+        self.arm(ClientTimer::Watchdog, now + STREAM_WATCHDOG_MS);
     }
 
     fn cursors(&self) -> Vec<SessionCursor> {
@@ -553,8 +600,15 @@ impl Client {
                 }
             }
             Some(InFlight::Plain(item)) => {
+                let mut requeued = false;
                 if !outcome.is_success() {
-                    self.post_failed(now, item, &outcome);
+                    requeued = self.post_failed(now, item, &outcome);
+                } else if let ClientMsg::Unwatch { session } = &item.body {
+                    // The server no longer watches it: stop tracking, unless the app
+                    // watched it again meanwhile.
+                    if self.unwatching.remove(session) {
+                        self.seq_by_session.remove(session);
+                    }
                 }
                 // `doPost` has returned: the flush awaiting it (if any) moves on.
                 let awaiting = self
@@ -566,7 +620,12 @@ impl Client {
                     if let Some(flush) = self.flushes.get_mut(&id) {
                         flush.awaiting = None;
                     }
-                    self.advance_flush(id);
+                    if requeued && self.params.strict_hygiene {
+                        let stale = matches!(outcome, PostOutcome::Status { status: 404, .. });
+                        self.halt_flush(id, !stale);
+                    } else {
+                        self.advance_flush(id);
+                    }
                 }
             }
             None => {}
@@ -575,13 +634,16 @@ impl Client {
 
     /// `doPost`'s failure handling: the baseline ignores the outcome; a revision with a
     /// retry policy re-queues what it retries and drops the rest, never telling the app.
-    fn post_failed(&mut self, now: Millis, item: PendingSend, outcome: &PostOutcome) {
+    ///
+    /// Returns whether the item went back into the queue. The reference design puts it
+    /// back at the head: control messages keep their order across retries.
+    fn post_failed(&mut self, now: Millis, item: PendingSend, outcome: &PostOutcome) -> bool {
         let Some(retry) = &self.params.retry else {
             self.out.push(ClientOutput::Dropped {
                 msg: item.body,
                 reason: DropReason::StatusIgnored,
             });
-            return;
+            return false;
         };
         let status = match outcome {
             PostOutcome::Status { status, .. } => Some(*status),
@@ -589,19 +651,27 @@ impl Client {
         };
         if !retry.endpoints.contains(&item.endpoint) || !retry.on.retries(status) {
             self.give_up(item.body, DropReason::NotRetried);
-            return;
+            return false;
         }
         // rev4+ `enqueuePending(endpoint, body, retries + 1)` drops at the budget first.
         if let Some(budget) = self.params.attempt_budget {
             if item.attempts >= budget {
                 self.give_up(item.body, DropReason::BudgetExhausted);
-                return;
+                return false;
             }
         }
         let attempts = item.attempts;
         match self.params.requeue {
             // rev1: `this.pendingSends.push(...)`, no cap (B1).
             Requeue::Uncapped => self.pending.push_back(item),
+            Requeue::Capped if self.params.strict_hygiene => {
+                if self.pending.len() >= self.params.max_pending_sends {
+                    if let Some(last) = self.pending.pop_back() {
+                        self.give_up(last.body, DropReason::Evicted);
+                    }
+                }
+                self.pending.push_front(item);
+            }
             Requeue::Capped => self.enqueue_pending(item),
         }
         if self.params.strict_hygiene {
@@ -613,10 +683,50 @@ impl Client {
             let backoff = self.backoff_ms(attempts);
             self.arm(ClientTimer::Flush, now + backoff);
         }
+        true
+    }
+
+    /// Reference: a flush whose post failed and went back to the head of the queue stops
+    /// there, its remaining items back in the queue behind it, in order; the retry (after
+    /// the backoff, or the flush after the next reconnect) resumes from the head.
+    /// `settle` runs the awaiting callers' continuations; not after a 404, whose forced
+    /// reconnect will connect and open again.
+    fn halt_flush(&mut self, id: u64, settle: bool) {
+        let Some(mut done) = self.flushes.remove(&id) else {
+            return;
+        };
+        let head = self.pending.pop_front();
+        for item in std::mem::take(&mut done.batch).into_iter().rev() {
+            self.pending.push_front(item);
+        }
+        if let Some(head) = head {
+            self.pending.push_front(head);
+        }
+        if settle {
+            self.run_continuations(done);
+        }
+    }
+
+    /// Runs a settled flush's continuations in order. The reference design skips one whose
+    /// stream was replaced since it began to wait: the new stream's welcome connects and
+    /// opens by itself, and a stale continuation would open the tab on a dead connection.
+    fn run_continuations(&mut self, done: Flush) {
+        let strict = self.params.strict_hygiene;
+        for (i, then) in done.then.into_iter().enumerate() {
+            let at = done.then_at.get(i).copied();
+            if strict && at.is_some_and(|at| at != (self.es, self.connection_id)) {
+                continue;
+            }
+            self.after_flush(then);
+        }
     }
 
     /// The revisions drop silently; the reference design tells the app.
     fn give_up(&mut self, msg: ClientMsg, reason: DropReason) {
+        if let ClientMsg::Unwatch { session } = &msg {
+            // Never confirmed: the server may still watch it, so it stays tracked.
+            self.unwatching.remove(session);
+        }
         if self.params.strict_hygiene {
             self.notify(AppNotice::SendFailed { msg });
         } else {
@@ -677,11 +787,16 @@ impl Client {
     }
 
     /// Reference: a session the app watches stays tracked, so every reconnect re-watches
-    /// it even before its first event arrived (the baseline forgets such sessions).
+    /// it even before its first event arrived (the baseline forgets such sessions). An
+    /// unwatched session stays tracked until the server confirms the unwatch: events
+    /// stored while it was watched and lost with a broken stream are still replayed by a
+    /// reconnect that comes first.
     fn remember_watch(&mut self, msg: &ClientMsg) {
         match msg {
             ClientMsg::Unwatch { session } => {
-                self.seq_by_session.remove(session);
+                if self.seq_by_session.contains_key(session) {
+                    self.unwatching.insert(session.clone());
+                }
             }
             other => {
                 let watched = match other {
@@ -693,6 +808,7 @@ impl Client {
                     _ => None,
                 };
                 if let Some(s) = watched {
+                    self.unwatching.remove(s);
                     self.seq_by_session.entry(s.clone()).or_insert(0);
                 }
             }
@@ -701,17 +817,39 @@ impl Client {
 
     /// `trackSeq`: the baseline overwrites; in-order delivery never moves a cursor back and
     /// releases buffered events the loaded history now connects to.
+    ///
+    /// Reference: tracking a session the client did not track yet also watches it from
+    /// the loaded seq (a reconnect POST for that one session: the server watches it and
+    /// replays whatever was stored after the history load), so the server follows what
+    /// the client tracks without waiting for the next reconnect.
     fn on_track(&mut self, session: SessionId, seq: Seq) {
+        let newly = !self.seq_by_session.contains_key(&session);
+        self.unwatching.remove(&session);
         let Some(applied) = self.applied.as_mut() else {
             self.track_seq(session, seq);
             return;
         };
         let released = applied.track(&session, seq);
         let cursor = applied.cursor(&session).unwrap_or(seq);
-        self.seq_by_session.insert(session, cursor);
+        self.seq_by_session.insert(session.clone(), cursor);
         for e in released {
             self.notify(AppNotice::Event {
                 event: ServerEvent::Session(e),
+            });
+        }
+        let reconnecting = self
+            .in_flight
+            .values()
+            .any(|f| matches!(f, InFlight::Reconnect { .. }));
+        if newly && self.params.strict_hygiene && (self.connected || reconnecting) {
+            // Posted now when connected, or queued for the flush that follows the reconnect
+            // in flight (whose body did not have it). Otherwise the next welcome's
+            // reconnect declares it.
+            self.send(ClientMsg::Reconnect {
+                sessions: vec![SessionCursor {
+                    session,
+                    last_seq: cursor,
+                }],
             });
         }
     }
@@ -823,7 +961,15 @@ impl Client {
             attempts: 0,
         };
         if self.connected && self.connection_id.is_some() {
-            self.do_post(item);
+            if self.params.strict_hygiene {
+                // Reference: control messages go out one at a time, in send() order, so
+                // the server applies watch, unwatch and switch in the order the app made
+                // them (two concurrent POSTs may arrive the other way round).
+                self.enqueue_pending(item);
+                self.flush_pending(None);
+            } else {
+                self.do_post(item);
+            }
             true
         } else if self.reconnect_timer.is_some() || self.es.is_some() {
             // Baseline's inline cap and rev2+ `enqueuePending` behave alike for a new item
@@ -883,7 +1029,9 @@ impl Client {
                 }
                 // rev8+ `_flushPromise`: wait for the running one.
                 FlushGuard::Join => {
+                    let at = (self.es, self.connection_id);
                     if let Some(flush) = self.flushes.get_mut(&running) {
+                        flush.then_at.extend(then.iter().map(|_| at));
                         flush.then.extend(then);
                     }
                     return;
@@ -911,6 +1059,7 @@ impl Client {
                     Flush {
                         batch,
                         awaiting: None,
+                        then_at: then.iter().map(|_| (self.es, self.connection_id)).collect(),
                         then: then.into_iter().collect(),
                     },
                 );
@@ -940,9 +1089,7 @@ impl Client {
                     continue;
                 }
                 if let Some(done) = self.flushes.remove(&id) {
-                    for then in done.then {
-                        self.after_flush(then);
-                    }
+                    self.run_continuations(done);
                 }
                 return;
             };

@@ -134,7 +134,9 @@ pub struct ClientParams {
     /// The reference design: prompts go through an acknowledged outbox.
     pub outbox: Option<OutboxParams>,
     /// The reference design: events apply only in per-session order (`prev_seq`), the
-    /// cursor never moves backwards, duplicates are dropped and gaps repaired.
+    /// cursor never moves backwards, duplicates are dropped and gaps repaired. A session a
+    /// reconnect POST declares gets the declared cursor if it had none, so a live event
+    /// that overtakes the replay waits for it.
     pub applied_delivery: bool,
     /// The reference design: a 404 (stale connectionId) forces a reconnect and re-queues;
     /// a reconnect POST is sent whenever a session is tracked, first welcome included.
@@ -177,10 +179,13 @@ pub struct ServerParams {
     pub heartbeat_ms: u64,
     /// The reference design: durable receipts keyed by clientMsgId (new sessions
     /// included), `/send` and `/interrupt` need no live stream, an interrupt failure is
-    /// surfaced, and at boot a persisted but undispatched prompt is marked failed.
+    /// surfaced, and at boot a persisted but undispatched prompt is marked failed. An
+    /// interrupt, like a send, makes its session the sender's active (watched) one.
     pub receipts: bool,
     /// The reference design: after a failed live send the (connection, session) pair gets
-    /// no live sends until sync repaired the gap; a newly watched pair starts at the head.
+    /// no live sends until sync repaired the gap (even after an unwatch, up to the head it
+    /// had then); a newly watched pair starts at the head; `/switch` changes the active
+    /// session without unwatching the previous one (only `/unwatch` ends a watch).
     pub gap_repair: bool,
 }
 

@@ -817,6 +817,147 @@ fn sync_repairs_a_blocked_pair_in_order_in_batches_of_at_most_50_then_live_resum
 }
 
 #[test]
+fn an_unwatched_blocked_pair_is_still_repaired_up_to_the_head_it_was_unwatched_at() {
+    // Events stored while `w` watched were never delivered (its transport threw); the app
+    // unwatches before sync repaired them. They were owed when stored, so sync still sends
+    // them once the transport works, and nothing stored after the unwatch.
+    let mut server = boot_with(reference());
+    let (_c, w, s) = session_with_watcher(&mut server);
+    let start = server.registry().cursor(w, &s);
+    server.handle(
+        1,
+        ServerInput::SetTransport {
+            conn: w,
+            health: TransportHealth::Throwing,
+        },
+    );
+    for n in 0..3 {
+        emit(&mut server, 2, &s, n);
+    }
+    assert!(server.registry().is_blocked(w, &s));
+    let head = server.store().head_seq(&s);
+    let (response, _) = post(
+        &mut server,
+        3,
+        Some(w),
+        ClientMsg::Unwatch { session: s.clone() },
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(server.registry().owed(w, &s), Some(head));
+    // Stored after the unwatch: not owed.
+    emit(&mut server, 4, &s, 3);
+    // Still throwing: nothing moves, the debt stays.
+    let out = tick(&mut server, 5000);
+    assert!(seqs(&out, w, Origin::Sync).is_empty());
+    assert_eq!(server.registry().owed(w, &s), Some(head));
+    server.handle(
+        5001,
+        ServerInput::SetTransport {
+            conn: w,
+            health: TransportHealth::Open,
+        },
+    );
+    let out = tick(&mut server, 10_000);
+    let want: Vec<Seq> = server
+        .store()
+        .events_after(&s, start, None)
+        .iter()
+        .map(|e| e.seq)
+        .filter(|&q| q <= head)
+        .collect();
+    assert_eq!(want.len(), 3);
+    assert_eq!(seqs(&out, w, Origin::Sync), want);
+    assert_eq!(server.registry().owed(w, &s), None);
+    assert!(!server.registry().is_blocked(w, &s));
+    // Settled: later ticks send nothing more to the unwatched pair.
+    let out = tick(&mut server, 15_000);
+    assert!(deliveries(&out, w).is_empty());
+    // Watching again forgets a debt: the pair is repaired to the head as a watched one.
+    let mut reg = ConnectionRegistry::new();
+    reg.set_gap_repair(true);
+    let c = ConnId::new(1, 1);
+    reg.register(c);
+    reg.watch(c, &s);
+    reg.block(c, &s);
+    reg.unwatch_at(c, &s, 7);
+    assert_eq!(reg.owed(c, &s), Some(7));
+    reg.watch(c, &s);
+    assert_eq!(reg.owed(c, &s), None);
+    assert!(reg.is_blocked(c, &s));
+    // Without gap repair nothing is blocked, so nothing is owed.
+    let mut reg = ConnectionRegistry::new();
+    reg.register(c);
+    reg.watch(c, &s);
+    reg.block(c, &s);
+    reg.unwatch_at(c, &s, 7);
+    assert_eq!(reg.owed(c, &s), None);
+}
+
+#[test]
+fn under_gap_repair_a_switch_keeps_the_previous_session_watched() {
+    // The reference client goes on tracking the session it switched away from (and
+    // re-watches it at every reconnect); the server agrees, so the watch set does not depend
+    // on whether a prompt to it arrives before or after the switch.
+    let (a, b) = (sid("a"), sid("b"));
+    let mut server = boot_with(reference());
+    let c = open(&mut server, 0);
+    post(&mut server, 0, Some(c), send(Some(&a), "m1", "hi"));
+    assert_eq!(server.registry().get(c).unwrap().active, Some(a.clone()));
+    let (response, _) = post(
+        &mut server,
+        1,
+        Some(c),
+        ClientMsg::SwitchSession { session: b.clone() },
+    );
+    assert_eq!(response.status, 200);
+    let k = server.registry().get(c).unwrap();
+    assert_eq!(k.active, Some(b.clone()));
+    assert!(k.watched.contains(&a) && k.watched.contains(&b));
+    let out = emit(&mut server, 2, &a, 1);
+    assert_eq!(
+        seqs(&out, c, Origin::Live),
+        vec![server.store().head_seq(&a)]
+    );
+    // Without gap repair the previous active session is unwatched, as in mitzo.
+    let mut server = boot_with(receipts_only());
+    let c = open(&mut server, 0);
+    post(&mut server, 0, Some(c), send(Some(&a), "m1", "hi"));
+    post(
+        &mut server,
+        1,
+        Some(c),
+        ClientMsg::SwitchSession { session: b.clone() },
+    );
+    assert!(!server.registry().get(c).unwrap().watched.contains(&a));
+}
+
+#[test]
+fn a_receipted_interrupt_makes_the_session_the_senders_active_one() {
+    // The client tracks a session it interrupts; the server watches it for that connection,
+    // so the echo and what the agent does next reach the sender.
+    let mut server = boot_with(reference());
+    let (_c, _w, s) = session_with_watcher(&mut server);
+    let k = open(&mut server, 1);
+    assert!(!server.registry().get(k).unwrap().watched.contains(&s));
+    let out = request(&mut server, 2, 9, Some(k), interrupt(&s, "i1", "stop"));
+    let echo = seqs(&out, k, Origin::Live);
+    assert_eq!(
+        echo,
+        vec![server.store().head_seq(&s)],
+        "the echo reaches the sender"
+    );
+    assert_eq!(server.registry().get(k).unwrap().active, Some(s.clone()));
+    let token = call_interrupt_token(&out);
+    let out = server.handle(3, ServerInput::InterruptSettled { token, ok: true });
+    assert_eq!(reply(&out, 9).map(|r| r.status), Some(202));
+    let out = emit(&mut server, 4, &s, 1);
+    assert_eq!(
+        seqs(&out, k, Origin::Live),
+        vec![server.store().head_seq(&s)]
+    );
+}
+
+#[test]
 fn newly_watched_pair_starts_at_the_head_so_sync_resends_no_history() {
     let mut server = boot_with(reference());
     let s = sid("s");

@@ -1643,6 +1643,115 @@ fn liveness_is_unjudged_when_the_heal_phase_is_shorter_than_the_settle_bound() {
     fired(&v, "liveness");
 }
 
+/// tab0 starts a session with a first message (the server names it `new-1.1`), gets its
+/// events, then switches to s1: the server's `/switch` unwatches the session the first
+/// message made active. The session goes on without the tab.
+fn switched_away_from_a_first_message_session(switch: bool) -> H {
+    let first = prompt(None, "m1");
+    let echo = ServerEvent::Session(user_ev("new-1.1", 7, "m1", false));
+    let switch_msg = ClientMsg::SwitchSession { session: sid("s1") };
+    let mut h = H::watching()
+        .call(0, 300, C1, 2, &first)
+        .request(302, C1, &first)
+        .appended(302, state_ev("new-1.1", 4, SessionState::Created, "start"))
+        .appended(302, state_ev("new-1.1", 5, SessionState::Starting, "start"))
+        .appended(302, state_ev("new-1.1", 6, SessionState::Active, "start"))
+        .appended(302, user_ev("new-1.1", 7, "m1", false))
+        .server_deliver(302, C1, echo.clone(), Origin::Live)
+        .server_out(
+            302,
+            ServerOutput::AgentInput(agent_input("new-1.1", "m1", false, true)),
+        )
+        .respond(302, 202)
+        .frame_in(0, 303, 1, echo)
+        .post_done(0, 303, 2, 202);
+    if switch {
+        h = h
+            .call(0, 400, C1, 3, &switch_msg)
+            .request(402, C1, &switch_msg)
+            .respond(402, 200)
+            .post_done(0, 403, 3, 200);
+    }
+    h.server_in(
+        500,
+        ServerInput::AgentEmit {
+            session: sid("new-1.1"),
+            n: 1,
+        },
+    )
+    .appended(500, output_ev("new-1.1", 8, 1))
+}
+
+#[test]
+fn liveness_stops_following_a_first_message_session_the_tab_switched_away_from() {
+    // The first message names no session, but its dispatch does: it made new-1.1 the
+    // connection's active session, so the switch ended the follow and #8 is not owed.
+    holds(
+        &run(switched_away_from_a_first_message_session(true)),
+        "liveness",
+    );
+    // Without the switch the tab still follows new-1.1 and is behind its head.
+    let v = run(switched_away_from_a_first_message_session(false));
+    let x = fired(&v, "liveness");
+    assert_names(x, &["tab0", "at new-1.1#7, store head is 8"]);
+}
+
+/// tab0 sends m1 to s2 (making it active there) and switches to s1, which ends the follow
+/// of s2; then it sends m2 to s2 again, and the server either rejects the body (400, the
+/// app is told) or handles it (202, dispatched, s2 active again). s2 goes on with #9.
+fn sent_again_to_a_session_switched_away_from(rejected: bool) -> H {
+    let switch_msg = ClientMsg::SwitchSession { session: sid("s1") };
+    let m2 = prompt(Some("s2"), "m2");
+    let h = H::watching()
+        .start_session(150, "s2", 4)
+        .send(0, 300, 1, C1, 2, "s2", "m1", 7)
+        .call(0, 400, C1, 3, &switch_msg)
+        .request(402, C1, &switch_msg)
+        .respond(402, 200)
+        .post_done(0, 403, 3, 200)
+        .call(0, 500, C1, 4, &m2)
+        .request(502, C1, &m2);
+    let h = if rejected {
+        h.respond(502, 400).post_done(0, 503, 4, 400).client_out(
+            0,
+            503,
+            ClientOutput::App(AppNotice::SendFailed { msg: m2 }),
+        )
+    } else {
+        let echo = ServerEvent::Session(user_ev("s2", 8, "m2", false));
+        h.appended(502, user_ev("s2", 8, "m2", false))
+            .server_deliver(502, C1, echo.clone(), Origin::Live)
+            .server_out(
+                502,
+                ServerOutput::AgentInput(agent_input("s2", "m2", false, false)),
+            )
+            .respond(502, 202)
+            .frame_in(0, 503, 1, echo)
+            .post_done(0, 503, 4, 202)
+    };
+    h.server_in(
+        600,
+        ServerInput::AgentEmit {
+            session: sid("s2"),
+            n: 1,
+        },
+    )
+    .appended(600, output_ev("s2", 9, 1))
+}
+
+#[test]
+fn liveness_does_not_count_a_send_the_server_rejected_as_following_its_session() {
+    // The rejected send reached no handler, so the server watches nothing for it: the
+    // switch still ended the follow of s2, and #9 is not owed.
+    let v = run(sent_again_to_a_session_switched_away_from(true));
+    holds(&v, "liveness");
+    holds(&v, "no_silent_send_loss");
+    // A send the server handled makes s2 active again: #9 is owed.
+    let v = run(sent_again_to_a_session_switched_away_from(false));
+    let x = fired(&v, "liveness");
+    assert_names(x, &["tab0", "at s2#8, store head is 9"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // connection_hygiene
 

@@ -1,0 +1,320 @@
+//! The reference client (spec §7): in-order applied delivery across a reconnect.
+
+use ssesim_model::client::{AppNotice, Client, ClientInput, ClientOutput, PostOutcome};
+use ssesim_model::revisions;
+use ssesim_model::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
+use ssesim_model::wire::{
+    ClientMsg, Endpoint, EventKind, Frame, ServerEvent, SessionCursor, SessionEvent,
+};
+
+fn sid(s: &str) -> SessionId {
+    SessionId::new(s)
+}
+
+fn welcome(es: EsId, n: u32) -> ClientInput {
+    ClientInput::Frame {
+        es,
+        frame: Frame::of(ServerEvent::Welcome {
+            connection_id: ConnId::new(1, n),
+            protocol_version: 2,
+        }),
+    }
+}
+
+/// Event `seq` of `s1`, whose previous event in the session is `prev`.
+fn event(es: EsId, seq: Seq, prev: Seq) -> ClientInput {
+    ClientInput::Frame {
+        es,
+        frame: Frame::of(ServerEvent::Session(SessionEvent {
+            seq,
+            prev_seq: prev,
+            session: sid("s1"),
+            kind: EventKind::AgentOutput { n: seq as u32 },
+        })),
+    }
+}
+
+fn applied(out: &[ClientOutput]) -> Vec<Seq> {
+    out.iter()
+        .filter_map(|o| match o {
+            ClientOutput::App(AppNotice::Event {
+                event: ServerEvent::Session(e),
+            }) => Some(e.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+fn posts(out: &[ClientOutput]) -> Vec<(ReqId, Endpoint, ClientMsg)> {
+    out.iter()
+        .filter_map(|o| match o {
+            ClientOutput::Post {
+                req,
+                endpoint,
+                body,
+                ..
+            } => Some((*req, *endpoint, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Tab {
+    client: Client,
+    now: Millis,
+}
+
+impl Tab {
+    fn feed(&mut self, input: ClientInput) -> Vec<ClientOutput> {
+        self.now += 1;
+        self.client.handle(self.now, input)
+    }
+}
+
+/// A reference tab that watched s1 (no event of it yet), lost its stream and got a new
+/// welcome: its reconnect POST declares s1 at cursor 0.
+fn reconnecting() -> (Tab, EsId) {
+    let params = revisions::preset("reference").expect("preset").client;
+    let mut tab = Tab {
+        client: Client::new(params),
+        now: 0,
+    };
+    let out = tab.feed(ClientInput::Connect);
+    let es = match out.first() {
+        Some(ClientOutput::OpenStream { es }) => *es,
+        other => panic!("expected OpenStream, got {other:?}"),
+    };
+    tab.feed(welcome(es, 1));
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Watch { session: sid("s1") },
+    });
+    let (req, ..) = posts(&out)[0].clone();
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: PostOutcome::Status {
+            status: 200,
+            retry_after_s: None,
+        },
+    });
+    tab.feed(ClientInput::StreamError { es });
+    let out = tab.feed(welcome(es, 2));
+    let reconnect = ClientMsg::Reconnect {
+        sessions: vec![SessionCursor {
+            session: sid("s1"),
+            last_seq: 0,
+        }],
+    };
+    assert_eq!(
+        posts(&out)
+            .into_iter()
+            .map(|(_, e, b)| (e, b))
+            .collect::<Vec<_>>(),
+        vec![(Endpoint::Reconnect, reconnect)]
+    );
+    (tab, es)
+}
+
+#[test]
+fn a_live_event_ahead_of_the_reconnect_replay_waits_for_it() {
+    // The tab told the server it holds s1 up to 0. A live event (#8, its session's previous
+    // event #7) that overtakes the replay must not be applied as the session's first: the
+    // replay after 0 would then be dropped as duplicates and #1-#7 lost to the app.
+    let (mut tab, es) = reconnecting();
+    let out = tab.feed(event(es, 8, 7));
+    assert!(applied(&out).is_empty(), "held for the replay: {out:?}");
+    let mut got = Vec::new();
+    for seq in 1..=7 {
+        got.extend(applied(&tab.feed(event(es, seq, seq - 1))));
+    }
+    assert_eq!(got, (1..=8).collect::<Vec<Seq>>());
+    assert_eq!(tab.client.last_seq(&sid("s1")), 8);
+    // The replay's own copy of #8 is a duplicate now.
+    assert!(applied(&tab.feed(event(es, 8, 7))).is_empty());
+}
+
+#[test]
+fn without_a_reconnect_the_first_event_of_a_watched_session_applies_at_once() {
+    // The app loads a newly watched session's history itself; the server starts the pair at
+    // the head, so the first live event applies whatever its previous seq.
+    let params = revisions::preset("reference").expect("preset").client;
+    let mut tab = Tab {
+        client: Client::new(params),
+        now: 0,
+    };
+    tab.feed(ClientInput::Connect);
+    let es = EsId(1);
+    tab.feed(welcome(es, 1));
+    tab.feed(ClientInput::Send {
+        msg: ClientMsg::Watch { session: sid("s1") },
+    });
+    assert_eq!(applied(&tab.feed(event(es, 8, 7))), vec![8]);
+}
+
+#[test]
+fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
+    // The app loaded s1's history up to 3 itself. The client now tracks s1, so it asks the
+    // server to watch it from 3 (a reconnect POST for s1 alone: whatever was stored after
+    // the load is replayed), instead of waiting for a reconnect that may never come.
+    let params = revisions::preset("reference").expect("preset").client;
+    let mut tab = Tab {
+        client: Client::new(params),
+        now: 0,
+    };
+    tab.feed(ClientInput::Connect);
+    let es = EsId(1);
+    tab.feed(welcome(es, 1));
+    let out = tab.feed(ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq: 3,
+    });
+    let want = ClientMsg::Reconnect {
+        sessions: vec![SessionCursor {
+            session: sid("s1"),
+            last_seq: 3,
+        }],
+    };
+    assert_eq!(
+        posts(&out)
+            .into_iter()
+            .map(|(_, e, b)| (e, b))
+            .collect::<Vec<_>>(),
+        vec![(Endpoint::Reconnect, want)]
+    );
+    // The replay of #4 (previous #3) applies; tracking s1 again posts nothing.
+    assert_eq!(applied(&tab.feed(event(es, 4, 3))), vec![4]);
+    let out = tab.feed(ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq: 4,
+    });
+    assert!(posts(&out).is_empty(), "{out:?}");
+}
+
+fn status(code: u16) -> PostOutcome {
+    PostOutcome::Status {
+        status: code,
+        retry_after_s: None,
+    }
+}
+
+/// A reference tab connected on connection 1 (no session tracked yet).
+fn connected() -> (Tab, EsId) {
+    let params = revisions::preset("reference").expect("preset").client;
+    let mut tab = Tab {
+        client: Client::new(params),
+        now: 0,
+    };
+    tab.feed(ClientInput::Connect);
+    let es = EsId(1);
+    let out = tab.feed(welcome(es, 1));
+    assert!(tab.client.is_connected(), "{out:?}");
+    (tab, es)
+}
+
+#[test]
+fn control_messages_go_out_one_at_a_time_in_send_order() {
+    // An unwatch and a switch sent back to back: the switch is posted only once the
+    // unwatch is answered, so the server cannot apply them the other way round.
+    let (mut tab, _) = connected();
+    let unwatch = ClientMsg::Unwatch { session: sid("s1") };
+    let switch = ClientMsg::SwitchSession { session: sid("s1") };
+    let out = tab.feed(ClientInput::Send {
+        msg: unwatch.clone(),
+    });
+    let first = posts(&out);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].2, unwatch);
+    let out = tab.feed(ClientInput::Send {
+        msg: switch.clone(),
+    });
+    assert!(posts(&out).is_empty(), "waits for the unwatch: {out:?}");
+    // A retryable failure puts the unwatch back at the head: it is retried before the
+    // switch.
+    let out = tab.feed(ClientInput::PostDone {
+        req: first[0].0,
+        outcome: status(503),
+    });
+    assert!(posts(&out).is_empty(), "{out:?}");
+    tab.now += 10_000;
+    let out = tab.feed(ClientInput::Timer(ssesim_model::client::ClientTimer::Flush));
+    let retry = posts(&out);
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].2, unwatch);
+    let out = tab.feed(ClientInput::PostDone {
+        req: retry[0].0,
+        outcome: status(200),
+    });
+    let next = posts(&out);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].2, switch);
+}
+
+#[test]
+fn an_unwatched_session_stays_tracked_until_the_server_confirms() {
+    // Unwatched while the stream is down: the next reconnect still declares s1 (it may
+    // have missed events while it watched it), and the queued unwatch follows it.
+    let (mut tab, es) = reconnecting();
+    tab.feed(ClientInput::StreamError { es });
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    assert!(posts(&out).is_empty());
+    assert_eq!(tab.client.tracked_sessions().count(), 1);
+    let out = tab.feed(welcome(es, 3));
+    let (req, _, body) = posts(&out)[0].clone();
+    assert_eq!(
+        body,
+        ClientMsg::Reconnect {
+            sessions: vec![SessionCursor {
+                session: sid("s1"),
+                last_seq: 0,
+            }],
+        }
+    );
+    let out = tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    let (req, _, body) = posts(&out)[0].clone();
+    assert_eq!(body, ClientMsg::Unwatch { session: sid("s1") });
+    assert_eq!(tab.client.tracked_sessions().count(), 1);
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    assert_eq!(
+        tab.client.tracked_sessions().count(),
+        0,
+        "confirmed: untracked"
+    );
+}
+
+#[test]
+fn a_stream_error_with_no_welcome_after_it_makes_the_client_open_a_new_event_source() {
+    use ssesim_model::client::{ClientTimer, STREAM_WATCHDOG_MS};
+    let (mut tab, es) = connected();
+    let out = tab.feed(ClientInput::StreamError { es });
+    let armed_at = tab.now + STREAM_WATCHDOG_MS;
+    assert!(
+        out.contains(&ClientOutput::SetTimer {
+            timer: ClientTimer::Watchdog,
+            at: armed_at,
+        }),
+        "{out:?}"
+    );
+    // The browser gave up on es1 (an HTTP error): no welcome comes.
+    tab.now = armed_at;
+    let out = tab.feed(ClientInput::Timer(ClientTimer::Watchdog));
+    assert!(out.contains(&ClientOutput::CloseStream { es }), "{out:?}");
+    assert!(out.contains(&ClientOutput::OpenStream { es: EsId(2) }), "{out:?}");
+    // The new stream's welcome disarms it.
+    let out = tab.feed(welcome(EsId(2), 2));
+    assert!(
+        out.contains(&ClientOutput::CancelTimer {
+            timer: ClientTimer::Watchdog
+        }),
+        "{out:?}"
+    );
+    // An error of a replaced stream arms nothing.
+    let out = tab.feed(ClientInput::StreamError { es });
+    assert!(out.is_empty(), "{out:?}");
+}
