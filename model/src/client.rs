@@ -503,14 +503,17 @@ impl Client {
     }
 
     fn on_error(&mut self, now: Millis, es: EsId) {
+        // Reference: a replaced EventSource's late callbacks change nothing.
+        if self.params.strict_hygiene && self.es != Some(es) {
+            return;
+        }
         if self.connected {
             self.connected = false;
             self.notify(AppNotice::Close);
         }
         // Reference: the browser may have given up on this EventSource for good (an HTTP
-        // error); if no welcome follows, the watchdog replaces it. A replaced stream's
-        // error changes nothing.
-        if self.params.strict_hygiene && self.es == Some(es) {
+        // error); if no welcome follows, the watchdog replaces it.
+        if self.params.strict_hygiene {
             self.arm(ClientTimer::Watchdog, now + STREAM_WATCHDOG_MS);
         }
     }

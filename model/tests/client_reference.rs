@@ -305,7 +305,10 @@ fn a_stream_error_with_no_welcome_after_it_makes_the_client_open_a_new_event_sou
     tab.now = armed_at;
     let out = tab.feed(ClientInput::Timer(ClientTimer::Watchdog));
     assert!(out.contains(&ClientOutput::CloseStream { es }), "{out:?}");
-    assert!(out.contains(&ClientOutput::OpenStream { es: EsId(2) }), "{out:?}");
+    assert!(
+        out.contains(&ClientOutput::OpenStream { es: EsId(2) }),
+        "{out:?}"
+    );
     // The new stream's welcome disarms it.
     let out = tab.feed(welcome(EsId(2), 2));
     assert!(
