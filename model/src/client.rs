@@ -38,6 +38,8 @@ pub enum ClientTimer {
     /// within [`STREAM_WATCHDOG_MS`] (the browser gave up on the EventSource after an HTTP
     /// error, or keeps failing) makes the client open a new EventSource itself.
     Watchdog,
+    /// The reference design's retry of a failed replay request.
+    Repair,
 }
 
 /// How long after a stream error the reference client waits for a welcome before it
@@ -226,13 +228,20 @@ enum InFlight {
     Plain(PendingSend),
     /// A POST of the reference outbox's head item.
     Outbox,
-    /// A reference-design replay request for sessions with a gap; it changes no
-    /// connection state, whatever its outcome.
-    Repair,
-    /// `doReconnectPost`, with the (connectionId, EventSource) pair captured at welcome.
+    /// A reference-design replay request for sessions with a gap, or tracked again with
+    /// a cursor the server cannot know (`sessions`); it changes no connection state,
+    /// whatever its outcome.
+    Repair {
+        conn: ConnId,
+        sessions: Vec<SessionId>,
+    },
+    /// `doReconnectPost`, with the (connectionId, EventSource) pair captured at welcome
+    /// and the sessions its body declared.
     Reconnect {
         conn: ConnId,
         es: Option<EsId>,
+        #[serde(default)]
+        sessions: Vec<SessionId>,
     },
 }
 
@@ -265,6 +274,13 @@ pub struct Client {
     /// watched them) until a 2xx answers the unwatch.
     #[serde(default)]
     unwatching: BTreeSet<SessionId>,
+    /// Reference: sessions tracked again (or newly, through `trackSeq`) whose replay after
+    /// the cursor the client holds has not been served yet.
+    #[serde(default)]
+    to_replay: BTreeMap<SessionId, Seq>,
+    /// Replay requests that failed in a row (the backoff of their retry).
+    #[serde(default)]
+    repair_failures: u32,
     #[serde(skip)]
     out: Vec<ClientOutput>,
 }
@@ -294,6 +310,8 @@ impl Client {
             timers: BTreeMap::new(),
             repair_in_flight: false,
             unwatching: BTreeSet::new(),
+            to_replay: BTreeMap::new(),
+            repair_failures: 0,
             out: Vec::new(),
         }
     }
@@ -376,6 +394,11 @@ impl Client {
             ClientInput::Timer(t @ (ClientTimer::Outbox | ClientTimer::Flush)) => {
                 if self.timers.remove(&t).is_some() && t == ClientTimer::Flush && self.connected {
                     self.flush_pending(None);
+                }
+            }
+            ClientInput::Timer(ClientTimer::Repair) => {
+                if self.timers.remove(&ClientTimer::Repair).is_some() {
+                    self.request_repair();
                 }
             }
             ClientInput::Timer(ClientTimer::Watchdog) => {
@@ -560,8 +583,16 @@ impl Client {
                 }
             }
         }
+        let declared = sessions.iter().map(|c| c.session.clone()).collect();
         let body = ClientMsg::Reconnect { sessions };
-        self.in_flight.insert(req, InFlight::Reconnect { conn, es });
+        self.in_flight.insert(
+            req,
+            InFlight::Reconnect {
+                conn,
+                es,
+                sessions: declared,
+            },
+        );
         self.out.push(ClientOutput::Post {
             req,
             endpoint: Endpoint::Reconnect,
@@ -572,7 +603,7 @@ impl Client {
 
     fn on_post_done(&mut self, now: Millis, req: ReqId, outcome: PostOutcome) {
         match self.in_flight.remove(&req) {
-            Some(InFlight::Reconnect { conn, es }) => {
+            Some(InFlight::Reconnect { conn, es, sessions }) => {
                 // The staleness guard: a newer welcome or a replaced EventSource wins.
                 if self.es.is_none() || self.es != es || self.connection_id != Some(conn) {
                     return;
@@ -581,6 +612,8 @@ impl Client {
                     self.schedule_reconnect(now);
                     return;
                 }
+                // Reference: the replay covered every session it declared.
+                self.to_replay.retain(|s, _| !sessions.contains(s));
                 match self.params.open_timing {
                     OpenTiming::BeforeFlush => {
                         self.connected = true;
@@ -596,10 +629,24 @@ impl Client {
                 }
             }
             Some(InFlight::Outbox) => self.on_outbox_reply(now, &outcome),
-            Some(InFlight::Repair) => {
+            Some(InFlight::Repair { conn, sessions }) => {
                 self.repair_in_flight = false;
-                if outcome.is_success() {
+                if self.connection_id != Some(conn) {
+                    // Made for a replaced connection: what it replayed went to a dead
+                    // stream, and its failure says nothing about the current one.
                     self.request_repair();
+                } else if outcome.is_success() {
+                    self.repair_failures = 0;
+                    self.to_replay.retain(|s, _| !sessions.contains(s));
+                    self.request_repair();
+                } else if matches!(outcome, PostOutcome::Status { status: 404, .. }) {
+                    // A stale connectionId: the reconnect replays every tracked session.
+                    self.check_and_reconnect(true);
+                } else {
+                    // Retried with backoff: a replay the client asked for must come.
+                    self.repair_failures += 1;
+                    let backoff = self.backoff_ms(self.repair_failures);
+                    self.arm(ClientTimer::Repair, now + backoff);
                 }
             }
             Some(InFlight::Plain(item)) => {
@@ -794,12 +841,17 @@ impl Client {
     /// unwatched session stays tracked until the server confirms the unwatch: events
     /// stored while it was watched and lost with a broken stream are still replayed by a
     /// reconnect that comes first.
-    fn remember_watch(&mut self, msg: &ClientMsg) {
+    ///
+    /// Returns a session the client tracks again after it had stopped, with the cursor its
+    /// in-order delivery kept for it: the server starts such a watch at the head, so the
+    /// events stored since the client stopped tracking it must be asked for.
+    fn remember_watch(&mut self, msg: &ClientMsg) -> Option<(SessionId, Seq)> {
         match msg {
             ClientMsg::Unwatch { session } => {
                 if self.seq_by_session.contains_key(session) {
                     self.unwatching.insert(session.clone());
                 }
+                None
             }
             other => {
                 let watched = match other {
@@ -809,13 +861,26 @@ impl Client {
                     ClientMsg::Send { session, .. } => session.as_ref(),
                     ClientMsg::Interrupt { session, .. } => Some(session),
                     _ => None,
-                };
-                if let Some(s) = watched {
-                    self.unwatching.remove(s);
-                    self.seq_by_session.entry(s.clone()).or_insert(0);
+                }?;
+                self.unwatching.remove(watched);
+                if self.seq_by_session.contains_key(watched) {
+                    return None;
                 }
+                let kept = self.applied.as_ref().and_then(|a| a.cursor(watched));
+                self.seq_by_session
+                    .insert(watched.clone(), kept.unwrap_or(0));
+                kept.map(|c| (watched.clone(), c))
             }
         }
+    }
+
+    /// Reference: asks the server to watch `session` and replay what it stored after
+    /// `cursor`, through the replay requests (a reconnect POST for the sessions that need
+    /// one, retried until served; a reconnect that declares the session serves it too).
+    fn replay_from(&mut self, session: SessionId, cursor: Seq) {
+        let at = self.to_replay.entry(session).or_insert(cursor);
+        *at = (*at).min(cursor);
+        self.request_repair();
     }
 
     /// `trackSeq`: the baseline overwrites; in-order delivery never moves a cursor back and
@@ -840,20 +905,8 @@ impl Client {
                 event: ServerEvent::Session(e),
             });
         }
-        let reconnecting = self
-            .in_flight
-            .values()
-            .any(|f| matches!(f, InFlight::Reconnect { .. }));
-        if newly && self.params.strict_hygiene && (self.connected || reconnecting) {
-            // Posted now when connected, or queued for the flush that follows the reconnect
-            // in flight (whose body did not have it). Otherwise the next welcome's
-            // reconnect declares it.
-            self.send(ClientMsg::Reconnect {
-                sessions: vec![SessionCursor {
-                    session,
-                    last_seq: cursor,
-                }],
-            });
+        if newly && self.params.strict_hygiene {
+            self.replay_from(session, cursor);
         }
     }
 
@@ -879,6 +932,9 @@ impl Client {
     }
 
     /// One replay request at a time, for every session with a gap, after its cursor.
+    ///
+    /// Sessions tracked again ([`Self::replay_from`]) join in once connected; while not,
+    /// the next reconnect declares them anyway.
     fn request_repair(&mut self) {
         if self.repair_in_flight {
             return;
@@ -886,20 +942,33 @@ impl Client {
         let Some(applied) = self.applied.as_ref() else {
             return;
         };
-        let sessions: Vec<SessionCursor> = applied
-            .gaps()
-            .into_iter()
-            .map(|(session, last_seq)| SessionCursor { session, last_seq })
-            .collect();
+        let mut wanted: BTreeMap<SessionId, Seq> = applied.gaps().into_iter().collect();
+        if self.connected {
+            for (s, &c) in &self.to_replay {
+                let at = wanted.entry(s.clone()).or_insert(c);
+                *at = (*at).min(c);
+            }
+        }
         let Some(conn) = self.connection_id else {
             return;
         };
-        if sessions.is_empty() {
+        if wanted.is_empty() {
             return;
         }
+        let names = wanted.keys().cloned().collect();
+        let sessions: Vec<SessionCursor> = wanted
+            .into_iter()
+            .map(|(session, last_seq)| SessionCursor { session, last_seq })
+            .collect();
         let req = self.next_req();
         self.repair_in_flight = true;
-        self.in_flight.insert(req, InFlight::Repair);
+        self.in_flight.insert(
+            req,
+            InFlight::Repair {
+                conn,
+                sessions: names,
+            },
+        );
         self.out.push(ClientOutput::Post {
             req,
             endpoint: Endpoint::Reconnect,
@@ -912,6 +981,9 @@ impl Client {
     fn after_flush(&mut self, then: AfterFlush) {
         if then == AfterFlush::ConnectAndOpen {
             self.connected = true;
+            if !self.to_replay.is_empty() {
+                self.request_repair();
+            }
         }
         self.notify(AppNotice::Open);
     }
@@ -946,12 +1018,26 @@ impl Client {
     }
 
     fn send(&mut self, msg: ClientMsg) -> bool {
+        if msg.endpoint().is_none() {
+            return false;
+        }
+        let again = if self.params.strict_hygiene {
+            self.remember_watch(&msg)
+        } else {
+            None
+        };
+        let accepted = self.send_now(msg);
+        if let (true, Some((session, cursor))) = (accepted, again) {
+            self.replay_from(session, cursor);
+        }
+        accepted
+    }
+
+    /// `send()` proper, once the reference design noted what the message watches.
+    fn send_now(&mut self, msg: ClientMsg) -> bool {
         let Some(endpoint) = msg.endpoint() else {
             return false;
         };
-        if self.params.strict_hygiene {
-            self.remember_watch(&msg);
-        }
         if msg.client_msg_id().is_some() {
             if let Some(outbox) = self.outbox.as_mut() {
                 // Prompts never depend on SSE readiness; a full outbox refuses.

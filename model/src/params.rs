@@ -139,7 +139,14 @@ pub struct ClientParams {
     /// that overtakes the replay waits for it.
     pub applied_delivery: bool,
     /// The reference design: a 404 (stale connectionId) forces a reconnect and re-queues;
-    /// a reconnect POST is sent whenever a session is tracked, first welcome included.
+    /// a reconnect POST is sent whenever a session is tracked, first welcome included; a
+    /// replaced stream's frames and errors change nothing. The client keeps its tracked
+    /// sessions and the server's watch set in step: control messages go out one at a time
+    /// in `send()` order (a failed one retried at the head), an unwatched session stays
+    /// tracked until a 2xx confirms the unwatch, and `trackSeq` of a new session (or a
+    /// watch of one it had stopped tracking) asks for a replay from the cursor it holds,
+    /// retried until served. A stream error with no welcome after it within
+    /// `client::STREAM_WATCHDOG_MS` makes the client open a new EventSource itself.
     pub strict_hygiene: bool,
 }
 

@@ -321,3 +321,63 @@ fn a_stream_error_with_no_welcome_after_it_makes_the_client_open_a_new_event_sou
     let out = tab.feed(ClientInput::StreamError { es });
     assert!(out.is_empty(), "{out:?}");
 }
+
+#[test]
+fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
+    // s1 applied up to 2, then unwatched (confirmed): the client stops tracking it but its
+    // in-order delivery keeps the cursor. Watching it again, the server starts the pair at
+    // its head, so the client asks for a replay after 2.
+    let (mut tab, es) = connected();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Watch { session: sid("s1") },
+    });
+    let (req, ..) = posts(&out)[0].clone();
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    for seq in 1..=2 {
+        tab.feed(event(es, seq, seq - 1));
+    }
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (req, ..) = posts(&out)[0].clone();
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    assert_eq!(tab.client.tracked_sessions().count(), 0);
+    // The switch and a replay request after 2 go out together (the replay request also
+    // watches s1, so their order does not matter).
+    let switch = ClientMsg::SwitchSession { session: sid("s1") };
+    let out = tab.feed(ClientInput::Send {
+        msg: switch.clone(),
+    });
+    let replay = ClientMsg::Reconnect {
+        sessions: vec![SessionCursor {
+            session: sid("s1"),
+            last_seq: 2,
+        }],
+    };
+    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(sent, vec![switch, replay.clone()]);
+    // A failed replay request is retried after a backoff until it is served.
+    let (req, ..) = posts(&out)[1].clone();
+    let out = tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(503),
+    });
+    assert!(posts(&out).is_empty());
+    tab.now += 10_000;
+    let out = tab.feed(ClientInput::Timer(
+        ssesim_model::client::ClientTimer::Repair,
+    ));
+    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(sent, vec![replay]);
+    assert_eq!(
+        tab.client.last_seq(&sid("s1")),
+        2,
+        "tracked again at its cursor"
+    );
+}

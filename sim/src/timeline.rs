@@ -5,8 +5,8 @@
 
 use crate::history::{EndVerdict, Event, Record, WireEvent};
 use ssesim_model::{
-    AppNotice, ClientInput, ClientMsg, ClientOutput, EventKind, PostOutcome, ServerEvent,
-    ServerInput, ServerOutput,
+    AppNotice, ClientInput, ClientMsg, ClientOutput, ClientTimer, EventKind, PostOutcome,
+    ServerEvent, ServerInput, ServerOutput,
 };
 use std::fmt::Write;
 
@@ -159,7 +159,16 @@ pub fn describe(record: &Record) -> Option<(Actor, String)> {
                     format!("app <- send failed: {}", msg_brief(msg))
                 }
                 ClientOutput::App(n) => format!("app <- _{n:?}").to_lowercase(),
-                ClientOutput::SetTimer { at, .. } => format!("reconnect timer for {at} ms"),
+                ClientOutput::SetTimer { timer, at } => {
+                    let what = match timer {
+                        ClientTimer::Reconnect => "reconnect timer",
+                        ClientTimer::Outbox => "outbox retry timer",
+                        ClientTimer::Flush => "queue retry timer",
+                        ClientTimer::Watchdog => "stream watchdog",
+                        ClientTimer::Repair => "replay retry timer",
+                    };
+                    format!("{what} for {at} ms")
+                }
                 ClientOutput::CancelTimer { .. } => return None,
             };
             (Actor::Tab(*tab), text)
