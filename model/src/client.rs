@@ -269,11 +269,17 @@ pub struct Client {
     /// Pending wake-ups of the reference design's own timers.
     timers: BTreeMap<ClientTimer, Millis>,
     repair_in_flight: bool,
-    /// Reference: sessions the app unwatched whose unwatch the server has not confirmed
-    /// yet; they stay tracked (a reconnect meanwhile replays what the tab missed while it
-    /// watched them) until a 2xx answers the unwatch.
+    /// Reference: sessions the app unwatched (and has not followed again since) that the
+    /// client still tracks, so a reconnect meanwhile replays what the tab missed while it
+    /// watched them. They stay tracked until the server's `unwatched` frame arrives on
+    /// the current stream with nothing else pending that could watch them again (see
+    /// [`Self::on_unwatched`]).
     #[serde(default)]
     unwatching: BTreeSet<SessionId>,
+    /// Reference: sessions in `unwatching` whose `unwatched` frame arrived while an unwatch
+    /// of them was still queued or awaiting its reply; that reply then ends the tracking.
+    #[serde(default)]
+    unwatch_seen: BTreeSet<SessionId>,
     /// Reference: sessions tracked again (or newly, through `trackSeq`) whose replay after
     /// the cursor the client holds has not been served yet.
     #[serde(default)]
@@ -310,6 +316,7 @@ impl Client {
             timers: BTreeMap::new(),
             repair_in_flight: false,
             unwatching: BTreeSet::new(),
+            unwatch_seen: BTreeSet::new(),
             to_replay: BTreeMap::new(),
             repair_failures: 0,
             out: Vec::new(),
@@ -483,6 +490,8 @@ impl Client {
     /// fired, and never checks which one did.
     fn on_welcome(&mut self, conn: ConnId) {
         self.connection_id = Some(conn);
+        // What the old stream showed says nothing about the new connection's watches.
+        self.unwatch_seen.clear();
         if self.timers.remove(&ClientTimer::Watchdog).is_some() {
             self.out.push(ClientOutput::CancelTimer {
                 timer: ClientTimer::Watchdog,
@@ -521,6 +530,9 @@ impl Client {
         }
         if let Some((session, seq)) = event.tracked() {
             self.seq_by_session.insert(session.clone(), seq);
+        }
+        if let (true, ServerEvent::Unwatched { session }) = (self.params.strict_hygiene, &event) {
+            self.on_unwatched(session.clone());
         }
         self.notify(AppNotice::Event { event });
     }
@@ -612,8 +624,12 @@ impl Client {
                     self.schedule_reconnect(now);
                     return;
                 }
-                // Reference: the replay covered every session it declared.
+                // Reference: the replay covered every session it declared. It also watched
+                // them all on the new connection, those the app unwatched included.
                 self.to_replay.retain(|s, _| !sessions.contains(s));
+                for s in &sessions {
+                    self.reassert_unwatch(s);
+                }
                 match self.params.open_timing {
                     OpenTiming::BeforeFlush => {
                         self.connected = true;
@@ -638,6 +654,9 @@ impl Client {
                 } else if outcome.is_success() {
                     self.repair_failures = 0;
                     self.to_replay.retain(|s, _| !sessions.contains(s));
+                    for s in &sessions {
+                        self.reassert_unwatch(s);
+                    }
                     self.request_repair();
                 } else if matches!(outcome, PostOutcome::Status { status: 404, .. }) {
                     // A stale connectionId: the reconnect replays every tracked session.
@@ -654,10 +673,8 @@ impl Client {
                 if !outcome.is_success() {
                     requeued = self.post_failed(now, item, &outcome);
                 } else if let ClientMsg::Unwatch { session } = &item.body {
-                    // The server no longer watches it: stop tracking, unless the app
-                    // watched it again meanwhile.
-                    if self.unwatching.remove(session) {
-                        self.seq_by_session.remove(session);
+                    if self.params.strict_hygiene {
+                        self.unwatch_confirmed(session.clone());
                     }
                 }
                 // `doPost` has returned: the flush awaiting it (if any) moves on.
@@ -776,6 +793,7 @@ impl Client {
         if let ClientMsg::Unwatch { session } = &msg {
             // Never confirmed: the server may still watch it, so it stays tracked.
             self.unwatching.remove(session);
+            self.unwatch_seen.remove(session);
         }
         if self.params.strict_hygiene {
             self.notify(AppNotice::SendFailed { msg });
@@ -827,7 +845,17 @@ impl Client {
         let Some(outbox) = self.outbox.as_mut() else {
             return;
         };
-        match outbox.on_reply(now, outcome) {
+        let settled = outbox.on_reply(now, outcome);
+        if let OutboxEvent::Accepted { msg, .. } | OutboxEvent::Failed { msg, .. } = &settled {
+            // The server may have handled the prompt after an unwatch the app made later
+            // (the outbox and the control queue do not wait for each other), and a prompt
+            // watches its session.
+            if let Some(session) = msg.session() {
+                let session = session.clone();
+                self.reassert_unwatch(&session);
+            }
+        }
+        match settled {
             OutboxEvent::Failed { msg, .. } => self.notify(AppNotice::SendFailed { msg }),
             OutboxEvent::Retrying {
                 status: Some(404), ..
@@ -838,18 +866,21 @@ impl Client {
 
     /// Reference: a session the app watches stays tracked, so every reconnect re-watches
     /// it even before its first event arrived (the baseline forgets such sessions). An
-    /// unwatched session stays tracked until the server confirms the unwatch: events
-    /// stored while it was watched and lost with a broken stream are still replayed by a
-    /// reconnect that comes first.
+    /// unwatched session stays tracked until the server confirms the unwatch on the stream
+    /// ([`Self::on_unwatched`]): events stored while it was watched and lost with a broken
+    /// stream are still replayed by a reconnect that comes first.
     ///
-    /// Returns a session the client tracks again after it had stopped, with the cursor its
-    /// in-order delivery kept for it: the server starts such a watch at the head, so the
-    /// events stored since the client stopped tracking it must be asked for.
+    /// Returns a session the app follows again after an unwatch, with the cursor its
+    /// in-order delivery kept for it, when the server has handled that unwatch: it forgot
+    /// the pair's cursor and starts the new watch at the head, so the events stored since
+    /// must be asked for. An unwatch still waiting for its reply asks for them when it
+    /// comes ([`Self::unwatch_confirmed`]).
     fn remember_watch(&mut self, msg: &ClientMsg) -> Option<(SessionId, Seq)> {
         match msg {
             ClientMsg::Unwatch { session } => {
                 if self.seq_by_session.contains_key(session) {
                     self.unwatching.insert(session.clone());
+                    self.unwatch_seen.remove(session);
                 }
                 None
             }
@@ -862,16 +893,141 @@ impl Client {
                     ClientMsg::Interrupt { session, .. } => Some(session),
                     _ => None,
                 }?;
-                self.unwatching.remove(watched);
-                if self.seq_by_session.contains_key(watched) {
-                    return None;
-                }
+                let was_unwatching = self.unwatching.remove(watched);
+                self.unwatch_seen.remove(watched);
                 let kept = self.applied.as_ref().and_then(|a| a.cursor(watched));
+                if self.seq_by_session.contains_key(watched) {
+                    let handled = was_unwatching && !self.unwatch_pending(watched);
+                    return kept.filter(|_| handled).map(|c| (watched.clone(), c));
+                }
                 self.seq_by_session
                     .insert(watched.clone(), kept.unwrap_or(0));
                 kept.map(|c| (watched.clone(), c))
             }
         }
+    }
+
+    /// Reference: the server's `unwatched` frame for `session` arrived on the current
+    /// stream. The stream delivers in order, so every live event the server sent the tab
+    /// for the session before the unwatch has arrived by now; the 2xx of the unwatch proves
+    /// nothing of the kind (the stream may have lost them, and a reconnect that does not
+    /// declare the session would never replay them). The client stops tracking it here,
+    /// unless something still pending could make the server watch it again, or the
+    /// unwatch itself still waits for its reply (which then ends the tracking).
+    fn on_unwatched(&mut self, session: SessionId) {
+        if !self.unwatching.contains(&session) || self.rewatch_pending(&session) {
+            return;
+        }
+        if self.unwatch_pending(&session) {
+            self.unwatch_seen.insert(session);
+        } else {
+            self.untrack(&session);
+        }
+    }
+
+    /// Reference: a 2xx answered an unwatch of `session`.
+    ///
+    /// If the app followed the session again since, the server forgot the pair's cursor
+    /// at the unwatch: a watch or switch queued behind it starts at the head, and a prompt
+    /// or an interrupt (which go through the outbox, not the control queue) may even have
+    /// been handled first, leaving the session unwatched. The client asks for a replay
+    /// after the cursor it holds, which watches the session again too (with no events of
+    /// it, the app loads the history itself). Otherwise, if the unwatch's frame already
+    /// came, tracking ends.
+    fn unwatch_confirmed(&mut self, session: SessionId) {
+        if !self.unwatching.contains(&session) {
+            let kept = self.applied.as_ref().and_then(|a| a.cursor(&session));
+            if let (Some(cursor), true) = (kept, self.seq_by_session.contains_key(&session)) {
+                self.replay_from(session, cursor);
+            }
+            return;
+        }
+        if self.unwatch_seen.contains(&session)
+            && !self.rewatch_pending(&session)
+            && !self.unwatch_pending(&session)
+        {
+            self.untrack(&session);
+        }
+    }
+
+    /// Reference: a request that watches `session` (a prompt, a replay request, a
+    /// reconnect) was answered while the app wants the session unwatched. The server may
+    /// have handled it after the unwatch, so the unwatch goes out again (unless one is
+    /// still waiting to go), and only its frame can end the tracking.
+    fn reassert_unwatch(&mut self, session: &SessionId) {
+        if !self.unwatching.contains(session) {
+            return;
+        }
+        self.unwatch_seen.remove(session);
+        // One already posted may have reached the server before the request that watched
+        // the session again, or gone to a replaced connection: only a queued one will do.
+        let waiting = self
+            .control_queued()
+            .any(|m| matches!(m, ClientMsg::Unwatch { session: s } if s == session));
+        if waiting {
+            return;
+        }
+        let msg = ClientMsg::Unwatch {
+            session: session.clone(),
+        };
+        self.send_now(msg);
+    }
+
+    fn untrack(&mut self, session: &SessionId) {
+        self.unwatching.remove(session);
+        self.unwatch_seen.remove(session);
+        self.seq_by_session.remove(session);
+    }
+
+    /// Control messages queued or captured by a flush, not posted yet.
+    fn control_queued(&self) -> impl Iterator<Item = &ClientMsg> {
+        let queued = self.pending.iter().map(|p| &p.body);
+        let captured = self
+            .flushes
+            .values()
+            .flat_map(|f| f.batch.iter().map(|p| &p.body));
+        queued.chain(captured)
+    }
+
+    /// Control messages queued, captured by a flush, or awaiting their reply.
+    fn control_pending(&self) -> impl Iterator<Item = &ClientMsg> {
+        let posted = self.in_flight.values().filter_map(|f| match f {
+            InFlight::Plain(p) => Some(&p.body),
+            _ => None,
+        });
+        self.control_queued().chain(posted)
+    }
+
+    /// Whether an unwatch of `session` is queued or awaiting its reply.
+    fn unwatch_pending(&self, session: &SessionId) -> bool {
+        self.control_pending()
+            .any(|m| matches!(m, ClientMsg::Unwatch { session: s } if s == session))
+    }
+
+    /// Whether a watch or switch to `session` is queued or awaiting its reply.
+    fn watch_queued(&self, session: &SessionId) -> bool {
+        self.control_pending().any(|m| {
+            matches!(m, ClientMsg::Watch { session: s } | ClientMsg::SwitchSession { session: s } if s == session)
+        })
+    }
+
+    /// Whether anything not answered yet may make the server watch `session`: a watch or
+    /// switch in the control queue, a prompt in the outbox, a replay request or a
+    /// reconnect naming it on the current connection.
+    fn rewatch_pending(&self, session: &SessionId) -> bool {
+        let control = self.watch_queued(session);
+        let prompt = self
+            .outbox
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|item| item.msg.session() == Some(session)));
+        // One made for a replaced connection watches nothing on the current one.
+        let replay = self.in_flight.values().any(|f| match f {
+            InFlight::Repair { conn, sessions } | InFlight::Reconnect { conn, sessions, .. } => {
+                Some(*conn) == self.connection_id && sessions.contains(session)
+            }
+            _ => false,
+        });
+        control || prompt || replay
     }
 
     /// Reference: asks the server to watch `session` and replay what it stored after
@@ -893,6 +1049,7 @@ impl Client {
     fn on_track(&mut self, session: SessionId, seq: Seq) {
         let newly = !self.seq_by_session.contains_key(&session);
         self.unwatching.remove(&session);
+        self.unwatch_seen.remove(&session);
         let Some(applied) = self.applied.as_mut() else {
             self.track_seq(session, seq);
             return;

@@ -143,7 +143,10 @@ pub struct ClientParams {
     /// replaced stream's frames and errors change nothing. The client keeps its tracked
     /// sessions and the server's watch set in step: control messages go out one at a time
     /// in `send()` order (a failed one retried at the head), an unwatched session stays
-    /// tracked until a 2xx confirms the unwatch, and `trackSeq` of a new session (or a
+    /// tracked until the server's `unwatched` frame arrives on the current stream with
+    /// nothing pending that could watch it again (whatever watched it again meanwhile, a
+    /// reconnect included, sends the unwatch again), an unwatch answered after the app
+    /// followed the session again re-watches it, and `trackSeq` of a new session (or a
     /// watch of one it had stopped tracking) asks for a replay from the cursor it holds,
     /// retried until served. A stream error with no welcome after it within
     /// `client::STREAM_WATCHDOG_MS` makes the client open a new EventSource itself.
@@ -190,9 +193,11 @@ pub struct ServerParams {
     /// interrupt, like a send, makes its session the sender's active (watched) one.
     pub receipts: bool,
     /// The reference design: after a failed live send the (connection, session) pair gets
-    /// no live sends until sync repaired the gap (even after an unwatch, up to the head it
-    /// had then); a newly watched pair starts at the head; `/switch` changes the active
-    /// session without unwatching the previous one (only `/unwatch` ends a watch).
+    /// no live sends until sync repaired the gap (an unwatch repairs it at once, before its
+    /// `unwatched` frame; if that fails, sync goes on up to the head it had then); a newly
+    /// watched pair (a pair watched again after an unwatch included) starts at the head;
+    /// `/switch` changes the active session without unwatching the previous one (only
+    /// `/unwatch` ends a watch).
     pub gap_repair: bool,
 }
 

@@ -9,8 +9,10 @@
 //! a (connection, session) pair whose live send failed is *blocked*: broadcast skips it and
 //! leaves its cursor until the periodic sync has re-sent everything up to the session's head
 //! (in order, never skipping ahead), then live sends resume. A blocked pair the client
-//! unwatches (or switches away from) stays *owed*: sync still repairs it up to the head the
-//! session had when it was unwatched, since those events were stored while it was watched.
+//! unwatches is repaired at once ([`ConnectionRegistry::repair_now`]); if its transport
+//! still fails, it stays *owed*: sync still repairs it up to the head the session had when
+//! it was unwatched, since those events were stored while it was watched. An unwatched pair
+//! owed nothing forgets its cursor, so watching it again starts at the head.
 
 use crate::store::{EventStore, SessionState};
 use crate::types::{ConnId, Seq, SessionId};
@@ -276,7 +278,60 @@ impl ConnectionRegistry {
         self.unwatch(conn, session);
         if was_watched && self.is_blocked(conn, session) {
             self.owed.insert((conn, session.clone()), head);
+        } else {
+            self.forget_unwatched_cursor(conn, session);
         }
+    }
+
+    /// Gap repair: an unwatched pair that is owed nothing forgets its cursor, so a later
+    /// watch starts at the head like a new one. A kept cursor would make sync crawl, 50 a
+    /// tick, through everything stored while the tab did not watch the session; a client
+    /// that holds events of it asks for a replay after its own cursor when it watches it
+    /// again, and one that holds none loads the history itself.
+    fn forget_unwatched_cursor(&mut self, conn: ConnId, session: &SessionId) {
+        let pair = (conn, session.clone());
+        let watched = self
+            .connections
+            .get(&conn)
+            .is_some_and(|c| c.watched.contains(session));
+        if !self.gap_repair || watched || self.owed.contains_key(&pair) {
+            return;
+        }
+        if let Some(m) = self.cursors.get_mut(&conn) {
+            m.remove(session);
+        }
+    }
+
+    /// Gap repair at an unwatch: a blocked pair is sent everything after its cursor up to
+    /// `head` at once, in order, stopping at the first failed send, and unblocked once it
+    /// caught up. The `unwatched` frame that follows is the client's proof that it has every
+    /// event stored while it watched the session (the stream delivers in order), so the
+    /// repair must not wait for a sync tick that comes after that frame. Like the reconnect
+    /// replay it is not held to the sync batch limit: it sends only events the tab never
+    /// had, once. Returns whether the pair is caught up (or was not blocked).
+    pub fn repair_now(
+        &mut self,
+        conn: ConnId,
+        session: &SessionId,
+        store: &EventStore,
+        head: Seq,
+        out: &mut Vec<Delivery>,
+    ) -> bool {
+        if !self.is_blocked(conn, session) {
+            return true;
+        }
+        let cursor = self.cursor(conn, session);
+        for e in store.events_after(session, cursor, None) {
+            if e.seq > head {
+                break;
+            }
+            if !self.send_to(conn, ServerEvent::Session(e.clone()), Origin::Sync, out) {
+                return false;
+            }
+            self.advance_cursor(conn, session, e.seq);
+        }
+        self.unblock(conn, session);
+        true
     }
 
     /// Setting a session active also watches it.
@@ -478,6 +533,7 @@ impl ConnectionRegistry {
             if (params.filter == SyncFilter::Lagging || owed.is_some()) && cursor >= head {
                 if blocked {
                     self.unblock(conn, &session);
+                    self.forget_unwatched_cursor(conn, &session);
                 }
                 continue;
             }
@@ -521,6 +577,7 @@ impl ConnectionRegistry {
             }
             if blocked && self.cursor(conn, &session) >= head {
                 self.unblock(conn, &session);
+                self.forget_unwatched_cursor(conn, &session);
             }
             batches.push(SyncBatch {
                 conn,

@@ -687,6 +687,10 @@ impl Server {
             }
             ClientMsg::Unwatch { session } => {
                 let head = self.store.head_seq(&session);
+                let mut d = Vec::new();
+                self.registry
+                    .repair_now(conn, &session, &self.store, head, &mut d);
+                self.push_deliveries(d);
                 self.registry.unwatch_at(conn, &session, head);
                 self.direct(conn, ServerEvent::Unwatched { session });
             }

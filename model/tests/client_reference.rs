@@ -21,6 +21,14 @@ fn welcome(es: EsId, n: u32) -> ClientInput {
     }
 }
 
+/// The server's `unwatched` frame for `s1`.
+fn unwatched(es: EsId) -> ClientInput {
+    ClientInput::Frame {
+        es,
+        frame: Frame::of(ServerEvent::Unwatched { session: sid("s1") }),
+    }
+}
+
 /// Event `seq` of `s1`, whose previous event in the session is `prev`.
 fn event(es: EsId, seq: Seq, prev: Seq) -> ClientInput {
     ClientInput::Frame {
@@ -251,7 +259,8 @@ fn control_messages_go_out_one_at_a_time_in_send_order() {
 #[test]
 fn an_unwatched_session_stays_tracked_until_the_server_confirms() {
     // Unwatched while the stream is down: the next reconnect still declares s1 (it may
-    // have missed events while it watched it), and the queued unwatch follows it.
+    // have missed events while it watched it), and the queued unwatch follows it. Only
+    // the `unwatched` frame on the stream ends the tracking (see the next test).
     let (mut tab, es) = reconnecting();
     tab.feed(ClientInput::StreamError { es });
     let out = tab.feed(ClientInput::Send {
@@ -281,10 +290,12 @@ fn an_unwatched_session_stays_tracked_until_the_server_confirms() {
         req,
         outcome: status(200),
     });
+    assert_eq!(tab.client.tracked_sessions().count(), 1);
+    tab.feed(unwatched(es));
     assert_eq!(
         tab.client.tracked_sessions().count(),
         0,
-        "confirmed: untracked"
+        "confirmed on the stream: untracked"
     );
 }
 
@@ -343,6 +354,7 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
         msg: ClientMsg::Unwatch { session: sid("s1") },
     });
     let (req, ..) = posts(&out)[0].clone();
+    tab.feed(unwatched(es));
     tab.feed(ClientInput::PostDone {
         req,
         outcome: status(200),
@@ -380,4 +392,183 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
         2,
         "tracked again at its cursor"
     );
+}
+
+/// A connected reference tab that watches s1 (confirmed) and applied s1#1.
+fn watching_s1() -> (Tab, EsId) {
+    let (mut tab, es) = connected();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Watch { session: sid("s1") },
+    });
+    let (req, ..) = posts(&out)[0].clone();
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    assert_eq!(applied(&tab.feed(event(es, 1, 0))), vec![1]);
+    (tab, es)
+}
+
+fn prompt(id: &str) -> ClientMsg {
+    ClientMsg::Send {
+        session: Some(sid("s1")),
+        client_msg_id: id.to_string(),
+        text: "hi".to_string(),
+    }
+}
+
+#[test]
+fn an_unwatch_answered_over_a_dead_stream_keeps_the_session_for_the_reconnect() {
+    // The stream lost s1's later events before the unwatch reached the server; the 200
+    // says nothing about them. With no `unwatched` frame the client keeps tracking s1, so
+    // the reconnect replays after #1; then it unwatches s1 again on the new connection.
+    let (mut tab, es) = watching_s1();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (req, ..) = posts(&out)[0].clone();
+    tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    assert_eq!(tab.client.last_seq(&sid("s1")), 1, "still tracked");
+    tab.feed(ClientInput::StreamError { es });
+    let out = tab.feed(welcome(es, 2));
+    let (req, _, body) = posts(&out)[0].clone();
+    assert_eq!(
+        body,
+        ClientMsg::Reconnect {
+            sessions: vec![SessionCursor {
+                session: sid("s1"),
+                last_seq: 1,
+            }],
+        }
+    );
+    let out = tab.feed(ClientInput::PostDone {
+        req,
+        outcome: status(200),
+    });
+    let sent = posts(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert_eq!(sent[0].2, ClientMsg::Unwatch { session: sid("s1") });
+    // Frame first, reply second: the reply ends the tracking.
+    tab.feed(unwatched(es));
+    assert_eq!(tab.client.tracked_sessions().count(), 1);
+    tab.feed(ClientInput::PostDone {
+        req: sent[0].0,
+        outcome: status(200),
+    });
+    assert_eq!(tab.client.tracked_sessions().count(), 0);
+}
+
+#[test]
+fn a_prompt_the_server_handled_before_an_earlier_unwatch_is_watched_again() {
+    // unwatch(s1), then a prompt to s1: the prompt goes through the outbox and may reach
+    // the server first, leaving s1 unwatched though the app's last call follows it. Once
+    // the unwatch is answered the client watches s1 again, replaying after its cursor.
+    let (mut tab, _) = watching_s1();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (unwatch, ..) = posts(&out)[0].clone();
+    let out = tab.feed(ClientInput::Send { msg: prompt("m1") });
+    let (sent, ..) = posts(&out)[0].clone();
+    let out = tab.feed(ClientInput::PostDone {
+        req: sent,
+        outcome: status(202),
+    });
+    assert!(posts(&out).is_empty(), "{out:?}");
+    let out = tab.feed(ClientInput::PostDone {
+        req: unwatch,
+        outcome: status(200),
+    });
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(
+        bodies,
+        vec![ClientMsg::Reconnect {
+            sessions: vec![SessionCursor {
+                session: sid("s1"),
+                last_seq: 1,
+            }],
+        }]
+    );
+}
+
+#[test]
+fn a_prompt_answered_after_a_later_unwatch_makes_the_unwatch_go_again() {
+    // A prompt to s1, then unwatch(s1): if the server handled the prompt last it watches
+    // s1 again. The `unwatched` frame that arrives while the prompt is pending ends
+    // nothing; the prompt's reply sends the unwatch again, whose frame does.
+    let (mut tab, es) = watching_s1();
+    let out = tab.feed(ClientInput::Send { msg: prompt("m1") });
+    let (sent, ..) = posts(&out)[0].clone();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (unwatch, ..) = posts(&out)[0].clone();
+    tab.feed(unwatched(es));
+    tab.feed(ClientInput::PostDone {
+        req: unwatch,
+        outcome: status(200),
+    });
+    assert_eq!(tab.client.tracked_sessions().count(), 1, "prompt pending");
+    let out = tab.feed(ClientInput::PostDone {
+        req: sent,
+        outcome: status(202),
+    });
+    let again = posts(&out);
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert_eq!(again[0].2, ClientMsg::Unwatch { session: sid("s1") });
+    tab.feed(ClientInput::PostDone {
+        req: again[0].0,
+        outcome: status(200),
+    });
+    assert_eq!(tab.client.tracked_sessions().count(), 1, "no frame yet");
+    tab.feed(unwatched(es));
+    assert_eq!(tab.client.tracked_sessions().count(), 0);
+}
+
+#[test]
+fn following_a_session_again_after_its_unwatch_was_handled_asks_for_what_it_missed() {
+    // The server forgets an unwatched pair's cursor, so a watch after the unwatch starts
+    // at the head: the events stored in between must be asked for, after the cursor the
+    // client holds, once the server has handled the unwatch.
+    let replay = ClientMsg::Reconnect {
+        sessions: vec![SessionCursor {
+            session: sid("s1"),
+            last_seq: 1,
+        }],
+    };
+    let watch = ClientMsg::Watch { session: sid("s1") };
+    // The watch queued while the unwatch awaits its reply: the reply asks.
+    let (mut tab, es) = watching_s1();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (unwatch, ..) = posts(&out)[0].clone();
+    tab.feed(unwatched(es));
+    let out = tab.feed(ClientInput::Send { msg: watch.clone() });
+    assert!(posts(&out).is_empty(), "queued behind the unwatch: {out:?}");
+    let out = tab.feed(ClientInput::PostDone {
+        req: unwatch,
+        outcome: status(200),
+    });
+    // Either order does: the replay request watches s1 too.
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(bodies, vec![replay.clone(), watch.clone()]);
+    assert_eq!(tab.client.last_seq(&sid("s1")), 1, "still tracked");
+    // The watch made after the reply (its frame still on the way): the watch asks.
+    let (mut tab, _) = watching_s1();
+    let out = tab.feed(ClientInput::Send {
+        msg: ClientMsg::Unwatch { session: sid("s1") },
+    });
+    let (unwatch, ..) = posts(&out)[0].clone();
+    let out = tab.feed(ClientInput::PostDone {
+        req: unwatch,
+        outcome: status(200),
+    });
+    assert!(posts(&out).is_empty(), "{out:?}");
+    let out = tab.feed(ClientInput::Send { msg: watch.clone() });
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    assert_eq!(bodies, vec![watch, replay]);
 }

@@ -894,6 +894,64 @@ fn an_unwatched_blocked_pair_is_still_repaired_up_to_the_head_it_was_unwatched_a
 }
 
 #[test]
+fn an_unwatch_repairs_a_blocked_pair_before_it_says_unwatched() {
+    // The transport threw while s stored three events, then healed before the next sync
+    // tick. The client stops tracking s when the `unwatched` frame arrives, so everything it
+    // was owed must go out ahead of that frame, not at a later tick that a broken stream may
+    // never carry.
+    let mut server = boot_with(reference());
+    let (_c, w, s) = session_with_watcher(&mut server);
+    let start = server.registry().cursor(w, &s);
+    server.handle(
+        1,
+        ServerInput::SetTransport {
+            conn: w,
+            health: TransportHealth::Throwing,
+        },
+    );
+    for n in 0..3 {
+        emit(&mut server, 2, &s, n);
+    }
+    server.handle(
+        3,
+        ServerInput::SetTransport {
+            conn: w,
+            health: TransportHealth::Open,
+        },
+    );
+    assert!(server.registry().is_blocked(w, &s));
+    let (response, out) = post(
+        &mut server,
+        4,
+        Some(w),
+        ClientMsg::Unwatch { session: s.clone() },
+    );
+    assert_eq!(response.status, 200);
+    let want: Vec<Seq> = server
+        .store()
+        .events_after(&s, start, None)
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(want.len(), 3);
+    let frames = deliveries(&out, w);
+    let repaired: Vec<Seq> = frames
+        .iter()
+        .filter_map(|(e, _)| e.tracked().map(|(_, q)| q))
+        .collect();
+    assert_eq!(repaired, want, "every missed event, in order");
+    assert_eq!(
+        frames.last().map(|(e, _)| e.clone()),
+        Some(ServerEvent::Unwatched { session: s.clone() }),
+        "the frame comes after them"
+    );
+    assert!(!server.registry().is_blocked(w, &s));
+    assert_eq!(server.registry().owed(w, &s), None, "nothing left owed");
+    let out = tick(&mut server, 5000);
+    assert!(deliveries(&out, w).is_empty());
+}
+
+#[test]
 fn under_gap_repair_a_switch_keeps_the_previous_session_watched() {
     // The reference client goes on tracking the session it switched away from (and
     // re-watches it at every reconnect); the server agrees, so the watch set does not depend
@@ -1005,7 +1063,7 @@ fn newly_watched_pair_starts_at_the_head_so_sync_resends_no_history() {
 }
 
 #[test]
-fn watch_keeps_an_existing_cursor_and_without_gap_repair_starts_at_zero() {
+fn watch_keeps_an_existing_cursor_an_unwatch_forgets_it_and_without_gap_repair_starts_at_zero() {
     let s = sid("s");
     let mut server = boot_with(reference());
     server.handle(0, ServerInput::StartSession { session: s.clone() });
@@ -1019,25 +1077,50 @@ fn watch_keeps_an_existing_cursor_and_without_gap_repair_starts_at_zero() {
     };
     post(&mut server, 1, Some(c), reconnect);
     let cursor = server.registry().cursor(c, &s);
+    // A watch of a pair that is watched already keeps its cursor.
+    server.handle(
+        2,
+        ServerInput::SetTransport {
+            conn: c,
+            health: TransportHealth::Throwing,
+        },
+    );
     emit(&mut server, 2, &s, 1);
+    server.handle(
+        2,
+        ServerInput::SetTransport {
+            conn: c,
+            health: TransportHealth::Open,
+        },
+    );
     post(
         &mut server,
         3,
         Some(c),
-        ClientMsg::Unwatch { session: s.clone() },
+        ClientMsg::Watch { session: s.clone() },
     );
-    emit(&mut server, 4, &s, 2);
+    assert_eq!(
+        server.registry().cursor(c, &s),
+        cursor,
+        "kept cursor, not reset to the head"
+    );
+    // An unwatched pair owed nothing forgets its cursor: watched again, it starts at the
+    // head, and sync does not crawl through what was stored while it was not watched.
     post(
         &mut server,
-        5,
+        4,
+        Some(c),
+        ClientMsg::Unwatch { session: s.clone() },
+    );
+    assert!(!server.registry().has_cursor(c, &s));
+    emit(&mut server, 5, &s, 2);
+    post(
+        &mut server,
+        6,
         Some(c),
         ClientMsg::Watch { session: s.clone() },
     );
-    assert!(
-        server.registry().cursor(c, &s) > cursor
-            && server.registry().cursor(c, &s) < server.store().head_seq(&s),
-        "kept cursor, not reset to the head"
-    );
+    assert_eq!(server.registry().cursor(c, &s), server.store().head_seq(&s));
     let mut plain = boot_with(ServerParams::default());
     plain.handle(0, ServerInput::StartSession { session: s.clone() });
     let c = open(&mut plain, 1);
