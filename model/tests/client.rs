@@ -4,221 +4,23 @@
 //! asserts on the outputs it returns and on its observable state. Many of them mirror
 //! mitzo's own tests ([T0], [T2] in the spec).
 
+mod common;
+
+use common::client::*;
+use common::sid;
 use ssesim_model::client::{
     AppNotice, Client, ClientInput, ClientOutput, ClientTimer, DropReason, PageEvent, PostOutcome,
 };
 use ssesim_model::params::ClientParams;
-use ssesim_model::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
-use ssesim_model::wire::{
-    ClientMsg, Endpoint, EventKind, Frame, FrameName, ServerEvent, SessionCursor, SessionEvent,
-};
-
-// ─── Builders ──────────────────────────────────────────────────────────────────────────
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s)
-}
-
-/// The connection id the server hands out as its `n`th connection (boot 1).
-fn conn(n: u32) -> ConnId {
-    ConnId::new(1, n)
-}
-
-/// A `welcome` frame carrying connection `conn_n`, arriving on `es`.
-fn welcome(es: EsId, conn_n: u32) -> ClientInput {
-    ClientInput::Frame {
-        es,
-        frame: Frame::of(ServerEvent::Welcome {
-            connection_id: conn(conn_n),
-            protocol_version: 2,
-        }),
-    }
-}
+use ssesim_model::types::{EsId, Millis, ReqId, Seq};
+use ssesim_model::wire::{ClientMsg, Endpoint, Frame, FrameName, ServerEvent};
 
 /// A stored session event with its seq, as broadcast or replayed.
 fn event(session: &str, seq: Seq) -> Frame {
-    Frame::of(ServerEvent::Session(SessionEvent {
-        seq,
-        prev_seq: 0,
-        session: sid(session),
-        kind: EventKind::AgentOutput { n: 0 },
-    }))
-}
-
-fn on(es: EsId, frame: Frame) -> ClientInput {
-    ClientInput::Frame { es, frame }
-}
-
-fn prompt(id: &str) -> ClientMsg {
-    ClientMsg::Send {
-        session: Some(sid("s1")),
-        client_msg_id: id.to_string(),
-        text: format!("text of {id}"),
-    }
-}
-
-fn send(msg: ClientMsg) -> ClientInput {
-    ClientInput::Send { msg }
-}
-
-fn status(code: u16) -> PostOutcome {
-    PostOutcome::Status {
-        status: code,
-        retry_after_s: None,
-    }
-}
-
-fn ok() -> PostOutcome {
-    status(200)
-}
-
-fn done(req: ReqId, outcome: PostOutcome) -> ClientInput {
-    ClientInput::PostDone { req, outcome }
-}
-
-fn cursor(session: &str, last_seq: Seq) -> SessionCursor {
-    SessionCursor {
-        session: sid(session),
-        last_seq,
-    }
-}
-
-// ─── Output extractors ─────────────────────────────────────────────────────────────────
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Posted {
-    req: ReqId,
-    endpoint: Endpoint,
-    conn: ConnId,
-    body: ClientMsg,
-}
-
-fn posts(out: &[ClientOutput]) -> Vec<Posted> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::Post {
-                req,
-                endpoint,
-                connection_id,
-                body,
-            } => Some(Posted {
-                req: *req,
-                endpoint: *endpoint,
-                conn: *connection_id,
-                body: body.clone(),
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-fn only_post(out: &[ClientOutput]) -> Posted {
-    let p = posts(out);
-    assert_eq!(p.len(), 1, "expected exactly one POST in {out:?}");
-    p[0].clone()
-}
-
-fn notices(out: &[ClientOutput]) -> Vec<AppNotice> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::App(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn opened(out: &[ClientOutput]) -> Vec<EsId> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::OpenStream { es } => Some(*es),
-            _ => None,
-        })
-        .collect()
-}
-
-fn closed(out: &[ClientOutput]) -> Vec<EsId> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::CloseStream { es } => Some(*es),
-            _ => None,
-        })
-        .collect()
-}
-
-fn timers_set(out: &[ClientOutput]) -> Vec<Millis> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::SetTimer {
-                timer: ClientTimer::Reconnect,
-                at,
-            } => Some(*at),
-            _ => None,
-        })
-        .collect()
-}
-
-fn dropped(out: &[ClientOutput]) -> Vec<(ClientMsg, DropReason)> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::Dropped { msg, reason } => Some((msg.clone(), *reason)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn returned(out: &[ClientOutput]) -> Vec<bool> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::SendReturned { accepted, .. } => Some(*accepted),
-            _ => None,
-        })
-        .collect()
-}
-
-// ─── A client with a clock ─────────────────────────────────────────────────────────────
-
-struct Bench {
-    client: Client,
-    now: Millis,
+    stored(session, seq, 0, 0)
 }
 
 impl Bench {
-    fn new() -> Self {
-        Bench::with(ClientParams::default())
-    }
-
-    fn with(params: ClientParams) -> Self {
-        Bench {
-            client: Client::new(params),
-            now: 1_000,
-        }
-    }
-
-    fn feed(&mut self, input: ClientInput) -> Vec<ClientOutput> {
-        self.client.handle(self.now, input)
-    }
-
-    fn advance(&mut self, ms: Millis) {
-        self.now += ms;
-    }
-
-    /// `connect()`, returning the one EventSource it opened.
-    fn connect(&mut self) -> EsId {
-        let out = self.feed(ClientInput::Connect);
-        let es = opened(&out);
-        assert_eq!(es.len(), 1, "connect opens one EventSource: {out:?}");
-        es[0]
-    }
-
-    /// Connected on connection 1 after the first welcome.
-    fn connected() -> (Bench, EsId) {
-        let mut b = Bench::new();
-        let es = b.connect();
-        b.feed(welcome(es, 1));
-        assert!(b.client.is_connected());
-        (b, es)
-    }
-
     /// Was connected on connection 1 and saw `s1` at seq 10; the stream errored and the
     /// browser re-opened it as connection 2, whose reconnect POST is now in flight.
     fn awaiting_reconnect() -> (Bench, EsId, ReqId) {
@@ -456,7 +258,10 @@ fn reconnect_post_http_failure_closes_stream_and_arms_timer_at_now_plus_500() {
     b.advance(250);
     let out = b.feed(done(req, status(503)));
     assert_eq!(closed(&out), vec![es]);
-    assert_eq!(timers_set(&out), vec![b.now + 500]);
+    assert_eq!(
+        timers_set(&out, Some(ClientTimer::Reconnect)),
+        vec![b.now + 500]
+    );
     assert!(notices(&out).is_empty(), "baseline emits no _close here");
     assert!(opened(&out).is_empty());
     assert_eq!(b.client.current_stream(), None);
@@ -477,7 +282,10 @@ fn reconnect_post_network_error_schedules_reconnect_with_configured_delay() {
     let req = only_post(&b.feed(welcome(es, 2))).req;
     let out = b.feed(done(req, PostOutcome::NetworkError));
     assert_eq!(closed(&out), vec![es]);
-    assert_eq!(timers_set(&out), vec![b.now + 1_234]);
+    assert_eq!(
+        timers_set(&out, Some(ClientTimer::Reconnect)),
+        vec![b.now + 1_234]
+    );
 }
 
 #[test]
@@ -508,7 +316,7 @@ fn no_second_timer_while_one_is_pending() {
     let (mut b, es, first) = Bench::awaiting_reconnect();
     let second = only_post(&b.feed(welcome(es, 3))).req;
     let out = b.feed(done(second, status(500)));
-    assert_eq!(timers_set(&out).len(), 1);
+    assert_eq!(timers_set(&out, Some(ClientTimer::Reconnect)).len(), 1);
     // The other failure arrives while the timer is pending: no second timer, no stream.
     let out = b.feed(done(first, PostOutcome::NetworkError));
     assert!(out.is_empty(), "{out:?}");
@@ -1073,7 +881,7 @@ fn identical_inputs_give_identical_outputs() {
     assert_eq!(a, b);
     // The script exercises the interesting paths, so the comparison is not vacuous.
     let all: Vec<ClientOutput> = out_a.into_iter().flatten().collect();
-    assert_eq!(timers_set(&all), vec![532]);
+    assert_eq!(timers_set(&all, Some(ClientTimer::Reconnect)), vec![532]);
     assert!(all.iter().any(|o| matches!(o, ClientOutput::Beacon { .. })));
     assert_eq!(
         dropped(&all),

@@ -1,45 +1,21 @@
 //! The reference client (spec §7): in-order applied delivery across a reconnect.
 
-use ssesim_model::client::{AppNotice, Client, ClientInput, ClientOutput, PostOutcome};
-use ssesim_model::revisions;
-use ssesim_model::types::{ConnId, EsId, Millis, ReqId, Seq, SessionId};
-use ssesim_model::wire::{
-    ClientMsg, Endpoint, EventKind, Frame, ServerEvent, SessionCursor, SessionEvent,
-};
+mod common;
 
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s)
-}
-
-fn welcome(es: EsId, n: u32) -> ClientInput {
-    ClientInput::Frame {
-        es,
-        frame: Frame::of(ServerEvent::Welcome {
-            connection_id: ConnId::new(1, n),
-            protocol_version: 2,
-        }),
-    }
-}
+use common::client::*;
+use common::sid;
+use ssesim_model::client::{AppNotice, ClientInput, ClientOutput};
+use ssesim_model::types::{EsId, Seq};
+use ssesim_model::wire::{ClientMsg, Endpoint, Frame, ServerEvent};
 
 /// The server's `unwatched` frame for `s1`.
 fn unwatched(es: EsId) -> ClientInput {
-    ClientInput::Frame {
-        es,
-        frame: Frame::of(ServerEvent::Unwatched { session: sid("s1") }),
-    }
+    on(es, Frame::of(ServerEvent::Unwatched { session: sid("s1") }))
 }
 
 /// Event `seq` of `s1`, whose previous event in the session is `prev`.
 fn event(es: EsId, seq: Seq, prev: Seq) -> ClientInput {
-    ClientInput::Frame {
-        es,
-        frame: Frame::of(ServerEvent::Session(SessionEvent {
-            seq,
-            prev_seq: prev,
-            session: sid("s1"),
-            kind: EventKind::AgentOutput { n: seq as u32 },
-        })),
-    }
+    on(es, stored("s1", seq, prev, seq as u32))
 }
 
 fn applied(out: &[ClientOutput]) -> Vec<Seq> {
@@ -53,71 +29,49 @@ fn applied(out: &[ClientOutput]) -> Vec<Seq> {
         .collect()
 }
 
-fn posts(out: &[ClientOutput]) -> Vec<(ReqId, Endpoint, ClientMsg)> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::Post {
-                req,
-                endpoint,
-                body,
-                ..
-            } => Some((*req, *endpoint, body.clone())),
-            _ => None,
-        })
-        .collect()
+fn watch_s1() -> ClientMsg {
+    ClientMsg::Watch { session: sid("s1") }
 }
 
-struct Tab {
-    client: Client,
-    now: Millis,
+fn unwatch_s1() -> ClientMsg {
+    ClientMsg::Unwatch { session: sid("s1") }
 }
 
-impl Tab {
-    fn feed(&mut self, input: ClientInput) -> Vec<ClientOutput> {
-        self.now += 1;
-        self.client.handle(self.now, input)
+/// A `/reconnect` body declaring `s1` at `last_seq`.
+fn reconnect_s1(last_seq: Seq) -> ClientMsg {
+    ClientMsg::Reconnect {
+        sessions: vec![cursor("s1", last_seq)],
     }
+}
+
+/// A reference tab connected on connection 1 (no session tracked yet). Its clock starts
+/// at 0 and moves 1 ms before each input.
+fn connected() -> (Bench, EsId) {
+    let mut tab = Bench {
+        now: 0,
+        step: 1,
+        ..Bench::with(rev("reference"))
+    };
+    let es = tab.connect();
+    let out = tab.feed(welcome(es, 1));
+    assert!(tab.client.is_connected(), "{out:?}");
+    (tab, es)
 }
 
 /// A reference tab that watched s1 (no event of it yet), lost its stream and got a new
 /// welcome: its reconnect POST declares s1 at cursor 0.
-fn reconnecting() -> (Tab, EsId) {
-    let params = revisions::preset("reference").expect("preset").client;
-    let mut tab = Tab {
-        client: Client::new(params),
-        now: 0,
-    };
-    let out = tab.feed(ClientInput::Connect);
-    let es = match out.first() {
-        Some(ClientOutput::OpenStream { es }) => *es,
-        other => panic!("expected OpenStream, got {other:?}"),
-    };
-    tab.feed(welcome(es, 1));
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Watch { session: sid("s1") },
-    });
-    let (req, ..) = posts(&out)[0].clone();
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: PostOutcome::Status {
-            status: 200,
-            retry_after_s: None,
-        },
-    });
+fn reconnecting() -> (Bench, EsId) {
+    let (mut tab, es) = connected();
+    let req = only_post(&tab.feed(send(watch_s1()))).req;
+    tab.feed(done(req, ok()));
     tab.feed(ClientInput::StreamError { es });
     let out = tab.feed(welcome(es, 2));
-    let reconnect = ClientMsg::Reconnect {
-        sessions: vec![SessionCursor {
-            session: sid("s1"),
-            last_seq: 0,
-        }],
-    };
     assert_eq!(
         posts(&out)
             .into_iter()
-            .map(|(_, e, b)| (e, b))
+            .map(|p| (p.endpoint, p.body))
             .collect::<Vec<_>>(),
-        vec![(Endpoint::Reconnect, reconnect)]
+        vec![(Endpoint::Reconnect, reconnect_s1(0))]
     );
     (tab, es)
 }
@@ -144,17 +98,8 @@ fn a_live_event_ahead_of_the_reconnect_replay_waits_for_it() {
 fn without_a_reconnect_the_first_event_of_a_watched_session_applies_at_once() {
     // The app loads a newly watched session's history itself; the server starts the pair at
     // the head, so the first live event applies whatever its previous seq.
-    let params = revisions::preset("reference").expect("preset").client;
-    let mut tab = Tab {
-        client: Client::new(params),
-        now: 0,
-    };
-    tab.feed(ClientInput::Connect);
-    let es = EsId(1);
-    tab.feed(welcome(es, 1));
-    tab.feed(ClientInput::Send {
-        msg: ClientMsg::Watch { session: sid("s1") },
-    });
+    let (mut tab, es) = connected();
+    tab.feed(send(watch_s1()));
     assert_eq!(applied(&tab.feed(event(es, 8, 7))), vec![8]);
 }
 
@@ -163,28 +108,16 @@ fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
     // The app loaded s1's history up to 3 itself. The client now tracks s1, so it asks the
     // server to watch it from 3 (a reconnect POST for s1 alone: whatever was stored after
     // the load is replayed), instead of waiting for a reconnect that may never come.
-    let params = revisions::preset("reference").expect("preset").client;
-    let mut tab = Tab {
-        client: Client::new(params),
-        now: 0,
-    };
-    tab.feed(ClientInput::Connect);
-    let es = EsId(1);
-    tab.feed(welcome(es, 1));
+    let (mut tab, es) = connected();
     let out = tab.feed(ClientInput::TrackSeq {
         session: sid("s1"),
         seq: 3,
     });
-    let want = ClientMsg::Reconnect {
-        sessions: vec![SessionCursor {
-            session: sid("s1"),
-            last_seq: 3,
-        }],
-    };
+    let want = reconnect_s1(3);
     assert_eq!(
         posts(&out)
             .into_iter()
-            .map(|(_, e, b)| (e, b))
+            .map(|p| (p.endpoint, p.body))
             .collect::<Vec<_>>(),
         vec![(Endpoint::Reconnect, want)]
     );
@@ -197,63 +130,32 @@ fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
     assert!(posts(&out).is_empty(), "{out:?}");
 }
 
-fn status(code: u16) -> PostOutcome {
-    PostOutcome::Status {
-        status: code,
-        retry_after_s: None,
-    }
-}
-
-/// A reference tab connected on connection 1 (no session tracked yet).
-fn connected() -> (Tab, EsId) {
-    let params = revisions::preset("reference").expect("preset").client;
-    let mut tab = Tab {
-        client: Client::new(params),
-        now: 0,
-    };
-    tab.feed(ClientInput::Connect);
-    let es = EsId(1);
-    let out = tab.feed(welcome(es, 1));
-    assert!(tab.client.is_connected(), "{out:?}");
-    (tab, es)
-}
-
 #[test]
 fn control_messages_go_out_one_at_a_time_in_send_order() {
     // An unwatch and a switch sent back to back: the switch is posted only once the
     // unwatch is answered, so the server cannot apply them the other way round.
     let (mut tab, _) = connected();
-    let unwatch = ClientMsg::Unwatch { session: sid("s1") };
+    let unwatch = unwatch_s1();
     let switch = ClientMsg::SwitchSession { session: sid("s1") };
-    let out = tab.feed(ClientInput::Send {
-        msg: unwatch.clone(),
-    });
+    let out = tab.feed(send(unwatch.clone()));
     let first = posts(&out);
     assert_eq!(first.len(), 1);
-    assert_eq!(first[0].2, unwatch);
-    let out = tab.feed(ClientInput::Send {
-        msg: switch.clone(),
-    });
+    assert_eq!(first[0].body, unwatch);
+    let out = tab.feed(send(switch.clone()));
     assert!(posts(&out).is_empty(), "waits for the unwatch: {out:?}");
     // A retryable failure puts the unwatch back at the head: it is retried before the
     // switch.
-    let out = tab.feed(ClientInput::PostDone {
-        req: first[0].0,
-        outcome: status(503),
-    });
+    let out = tab.feed(done(first[0].req, status(503)));
     assert!(posts(&out).is_empty(), "{out:?}");
     tab.now += 10_000;
     let out = tab.feed(ClientInput::Timer(ssesim_model::client::ClientTimer::Flush));
     let retry = posts(&out);
     assert_eq!(retry.len(), 1);
-    assert_eq!(retry[0].2, unwatch);
-    let out = tab.feed(ClientInput::PostDone {
-        req: retry[0].0,
-        outcome: status(200),
-    });
+    assert_eq!(retry[0].body, unwatch);
+    let out = tab.feed(done(retry[0].req, ok()));
     let next = posts(&out);
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].2, switch);
+    assert_eq!(next[0].body, switch);
 }
 
 #[test]
@@ -263,33 +165,17 @@ fn an_unwatched_session_stays_tracked_until_the_server_confirms() {
     // the `unwatched` frame on the stream ends the tracking (see the next test).
     let (mut tab, es) = reconnecting();
     tab.feed(ClientInput::StreamError { es });
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
+    let out = tab.feed(send(unwatch_s1()));
     assert!(posts(&out).is_empty());
     assert_eq!(tab.client.tracked_sessions().count(), 1);
     let out = tab.feed(welcome(es, 3));
-    let (req, _, body) = posts(&out)[0].clone();
-    assert_eq!(
-        body,
-        ClientMsg::Reconnect {
-            sessions: vec![SessionCursor {
-                session: sid("s1"),
-                last_seq: 0,
-            }],
-        }
-    );
-    let out = tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
-    let (req, _, body) = posts(&out)[0].clone();
-    assert_eq!(body, ClientMsg::Unwatch { session: sid("s1") });
+    let Posted { req, body, .. } = posts(&out)[0].clone();
+    assert_eq!(body, reconnect_s1(0));
+    let out = tab.feed(done(req, ok()));
+    let Posted { req, body, .. } = posts(&out)[0].clone();
+    assert_eq!(body, unwatch_s1());
     assert_eq!(tab.client.tracked_sessions().count(), 1);
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    tab.feed(done(req, ok()));
     assert_eq!(tab.client.tracked_sessions().count(), 1);
     tab.feed(unwatched(es));
     assert_eq!(
@@ -339,53 +225,33 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
     // in-order delivery keeps the cursor. Watching it again, the server starts the pair at
     // its head, so the client asks for a replay after 2.
     let (mut tab, es) = connected();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Watch { session: sid("s1") },
-    });
-    let (req, ..) = posts(&out)[0].clone();
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    let out = tab.feed(send(watch_s1()));
+    let req = posts(&out)[0].req;
+    tab.feed(done(req, ok()));
     for seq in 1..=2 {
         tab.feed(event(es, seq, seq - 1));
     }
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (req, ..) = posts(&out)[0].clone();
+    let out = tab.feed(send(unwatch_s1()));
+    let req = posts(&out)[0].req;
     tab.feed(unwatched(es));
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    tab.feed(done(req, ok()));
     assert_eq!(tab.client.tracked_sessions().count(), 0);
     // The switch and a replay request after 2 go out together (the replay request also
     // watches s1, so their order does not matter).
     let switch = ClientMsg::SwitchSession { session: sid("s1") };
-    let out = tab.feed(ClientInput::Send {
-        msg: switch.clone(),
-    });
-    let replay = ClientMsg::Reconnect {
-        sessions: vec![SessionCursor {
-            session: sid("s1"),
-            last_seq: 2,
-        }],
-    };
-    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    let out = tab.feed(send(switch.clone()));
+    let replay = reconnect_s1(2);
+    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
     assert_eq!(sent, vec![switch, replay.clone()]);
     // A failed replay request is retried after a backoff until it is served.
-    let (req, ..) = posts(&out)[1].clone();
-    let out = tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(503),
-    });
+    let req = posts(&out)[1].req;
+    let out = tab.feed(done(req, status(503)));
     assert!(posts(&out).is_empty());
     tab.now += 10_000;
     let out = tab.feed(ClientInput::Timer(
         ssesim_model::client::ClientTimer::Repair,
     ));
-    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
     assert_eq!(sent, vec![replay]);
     assert_eq!(
         tab.client.last_seq(&sid("s1")),
@@ -395,26 +261,13 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
 }
 
 /// A connected reference tab that watches s1 (confirmed) and applied s1#1.
-fn watching_s1() -> (Tab, EsId) {
+fn watching_s1() -> (Bench, EsId) {
     let (mut tab, es) = connected();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Watch { session: sid("s1") },
-    });
-    let (req, ..) = posts(&out)[0].clone();
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    let out = tab.feed(send(watch_s1()));
+    let req = posts(&out)[0].req;
+    tab.feed(done(req, ok()));
     assert_eq!(applied(&tab.feed(event(es, 1, 0))), vec![1]);
     (tab, es)
-}
-
-fn prompt(id: &str) -> ClientMsg {
-    ClientMsg::Send {
-        session: Some(sid("s1")),
-        client_msg_id: id.to_string(),
-        text: "hi".to_string(),
-    }
 }
 
 #[test]
@@ -423,41 +276,22 @@ fn an_unwatch_answered_over_a_dead_stream_keeps_the_session_for_the_reconnect() 
     // says nothing about them. With no `unwatched` frame the client keeps tracking s1, so
     // the reconnect replays after #1; then it unwatches s1 again on the new connection.
     let (mut tab, es) = watching_s1();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (req, ..) = posts(&out)[0].clone();
-    tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    let out = tab.feed(send(unwatch_s1()));
+    let req = posts(&out)[0].req;
+    tab.feed(done(req, ok()));
     assert_eq!(tab.client.last_seq(&sid("s1")), 1, "still tracked");
     tab.feed(ClientInput::StreamError { es });
     let out = tab.feed(welcome(es, 2));
-    let (req, _, body) = posts(&out)[0].clone();
-    assert_eq!(
-        body,
-        ClientMsg::Reconnect {
-            sessions: vec![SessionCursor {
-                session: sid("s1"),
-                last_seq: 1,
-            }],
-        }
-    );
-    let out = tab.feed(ClientInput::PostDone {
-        req,
-        outcome: status(200),
-    });
+    let Posted { req, body, .. } = posts(&out)[0].clone();
+    assert_eq!(body, reconnect_s1(1));
+    let out = tab.feed(done(req, ok()));
     let sent = posts(&out);
     assert_eq!(sent.len(), 1, "{out:?}");
-    assert_eq!(sent[0].2, ClientMsg::Unwatch { session: sid("s1") });
+    assert_eq!(sent[0].body, unwatch_s1());
     // Frame first, reply second: the reply ends the tracking.
     tab.feed(unwatched(es));
     assert_eq!(tab.client.tracked_sessions().count(), 1);
-    tab.feed(ClientInput::PostDone {
-        req: sent[0].0,
-        outcome: status(200),
-    });
+    tab.feed(done(sent[0].req, ok()));
     assert_eq!(tab.client.tracked_sessions().count(), 0);
 }
 
@@ -467,31 +301,15 @@ fn a_prompt_the_server_handled_before_an_earlier_unwatch_is_watched_again() {
     // the server first, leaving s1 unwatched though the app's last call follows it. Once
     // the unwatch is answered the client watches s1 again, replaying after its cursor.
     let (mut tab, _) = watching_s1();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (unwatch, ..) = posts(&out)[0].clone();
-    let out = tab.feed(ClientInput::Send { msg: prompt("m1") });
-    let (sent, ..) = posts(&out)[0].clone();
-    let out = tab.feed(ClientInput::PostDone {
-        req: sent,
-        outcome: status(202),
-    });
+    let out = tab.feed(send(unwatch_s1()));
+    let unwatch = posts(&out)[0].req;
+    let out = tab.feed(send(prompt("m1")));
+    let sent = posts(&out)[0].req;
+    let out = tab.feed(done(sent, status(202)));
     assert!(posts(&out).is_empty(), "{out:?}");
-    let out = tab.feed(ClientInput::PostDone {
-        req: unwatch,
-        outcome: status(200),
-    });
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
-    assert_eq!(
-        bodies,
-        vec![ClientMsg::Reconnect {
-            sessions: vec![SessionCursor {
-                session: sid("s1"),
-                last_seq: 1,
-            }],
-        }]
-    );
+    let out = tab.feed(done(unwatch, ok()));
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    assert_eq!(bodies, vec![reconnect_s1(1)]);
 }
 
 #[test]
@@ -500,29 +318,18 @@ fn a_prompt_answered_after_a_later_unwatch_makes_the_unwatch_go_again() {
     // s1 again. The `unwatched` frame that arrives while the prompt is pending ends
     // nothing; the prompt's reply sends the unwatch again, whose frame does.
     let (mut tab, es) = watching_s1();
-    let out = tab.feed(ClientInput::Send { msg: prompt("m1") });
-    let (sent, ..) = posts(&out)[0].clone();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (unwatch, ..) = posts(&out)[0].clone();
+    let out = tab.feed(send(prompt("m1")));
+    let sent = posts(&out)[0].req;
+    let out = tab.feed(send(unwatch_s1()));
+    let unwatch = posts(&out)[0].req;
     tab.feed(unwatched(es));
-    tab.feed(ClientInput::PostDone {
-        req: unwatch,
-        outcome: status(200),
-    });
+    tab.feed(done(unwatch, ok()));
     assert_eq!(tab.client.tracked_sessions().count(), 1, "prompt pending");
-    let out = tab.feed(ClientInput::PostDone {
-        req: sent,
-        outcome: status(202),
-    });
+    let out = tab.feed(done(sent, status(202)));
     let again = posts(&out);
     assert_eq!(again.len(), 1, "{out:?}");
-    assert_eq!(again[0].2, ClientMsg::Unwatch { session: sid("s1") });
-    tab.feed(ClientInput::PostDone {
-        req: again[0].0,
-        outcome: status(200),
-    });
+    assert_eq!(again[0].body, unwatch_s1());
+    tab.feed(done(again[0].req, ok()));
     assert_eq!(tab.client.tracked_sessions().count(), 1, "no frame yet");
     tab.feed(unwatched(es));
     assert_eq!(tab.client.tracked_sessions().count(), 0);
@@ -533,42 +340,27 @@ fn following_a_session_again_after_its_unwatch_was_handled_asks_for_what_it_miss
     // The server forgets an unwatched pair's cursor, so a watch after the unwatch starts
     // at the head: the events stored in between must be asked for, after the cursor the
     // client holds, once the server has handled the unwatch.
-    let replay = ClientMsg::Reconnect {
-        sessions: vec![SessionCursor {
-            session: sid("s1"),
-            last_seq: 1,
-        }],
-    };
-    let watch = ClientMsg::Watch { session: sid("s1") };
+    let replay = reconnect_s1(1);
+    let watch = watch_s1();
     // The watch queued while the unwatch awaits its reply: the reply asks.
     let (mut tab, es) = watching_s1();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (unwatch, ..) = posts(&out)[0].clone();
+    let out = tab.feed(send(unwatch_s1()));
+    let unwatch = posts(&out)[0].req;
     tab.feed(unwatched(es));
-    let out = tab.feed(ClientInput::Send { msg: watch.clone() });
+    let out = tab.feed(send(watch.clone()));
     assert!(posts(&out).is_empty(), "queued behind the unwatch: {out:?}");
-    let out = tab.feed(ClientInput::PostDone {
-        req: unwatch,
-        outcome: status(200),
-    });
+    let out = tab.feed(done(unwatch, ok()));
     // Either order does: the replay request watches s1 too.
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
     assert_eq!(bodies, vec![replay.clone(), watch.clone()]);
     assert_eq!(tab.client.last_seq(&sid("s1")), 1, "still tracked");
     // The watch made after the reply (its frame still on the way): the watch asks.
     let (mut tab, _) = watching_s1();
-    let out = tab.feed(ClientInput::Send {
-        msg: ClientMsg::Unwatch { session: sid("s1") },
-    });
-    let (unwatch, ..) = posts(&out)[0].clone();
-    let out = tab.feed(ClientInput::PostDone {
-        req: unwatch,
-        outcome: status(200),
-    });
+    let out = tab.feed(send(unwatch_s1()));
+    let unwatch = posts(&out)[0].req;
+    let out = tab.feed(done(unwatch, ok()));
     assert!(posts(&out).is_empty(), "{out:?}");
-    let out = tab.feed(ClientInput::Send { msg: watch.clone() });
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|(_, _, b)| b).collect();
+    let out = tab.feed(send(watch.clone()));
+    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
     assert_eq!(bodies, vec![watch, replay]);
 }

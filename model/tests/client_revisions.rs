@@ -6,54 +6,22 @@
 //! presets of `ssesim_model::revisions`; a test that needs a reading the presets leave
 //! open changes one field and says so.
 
+mod common;
+
+use common::client::*;
+use common::sid;
 use ssesim_model::client::{
     AppNotice, Client, ClientInput, ClientOutput, ClientTimer, DropReason, PageEvent, PostOutcome,
 };
 use ssesim_model::params::ClientParams;
-use ssesim_model::revisions;
-use ssesim_model::types::{ConnId, EsId, Millis, ReqId, SessionId};
-use ssesim_model::wire::{ClientMsg, Endpoint, Frame, ServerEvent};
-
-// ─── Builders ──────────────────────────────────────────────────────────────────────────
-
-/// The client parameters of a named preset.
-fn rev(name: &str) -> ClientParams {
-    revisions::preset(name)
-        .unwrap_or_else(|| panic!("no preset {name}"))
-        .client
-}
+use ssesim_model::types::{ConnId, EsId, ReqId};
+use ssesim_model::wire::{ClientMsg, Endpoint};
 
 fn revs(names: &[&'static str]) -> Vec<(&'static str, ClientParams)> {
     names.iter().map(|n| (*n, rev(n))).collect()
 }
 
 const ALL_REVS: &[&str] = &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"];
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s)
-}
-
-fn conn(n: u32) -> ConnId {
-    ConnId::new(1, n)
-}
-
-fn welcome(es: EsId, conn_n: u32) -> ClientInput {
-    ClientInput::Frame {
-        es,
-        frame: Frame::of(ServerEvent::Welcome {
-            connection_id: conn(conn_n),
-            protocol_version: 2,
-        }),
-    }
-}
-
-fn prompt(id: &str) -> ClientMsg {
-    ClientMsg::Send {
-        session: Some(sid("s1")),
-        client_msg_id: id.to_string(),
-        text: format!("text of {id}"),
-    }
-}
 
 fn permission(id: &str) -> ClientMsg {
     ClientMsg::PermissionResponse {
@@ -63,71 +31,8 @@ fn permission(id: &str) -> ClientMsg {
     }
 }
 
-fn send(msg: ClientMsg) -> ClientInput {
-    ClientInput::Send { msg }
-}
-
-fn status(code: u16) -> PostOutcome {
-    PostOutcome::Status {
-        status: code,
-        retry_after_s: None,
-    }
-}
-
-fn ok() -> PostOutcome {
-    status(200)
-}
-
-fn done(req: ReqId, outcome: PostOutcome) -> ClientInput {
-    ClientInput::PostDone { req, outcome }
-}
-
-// ─── Output extractors ─────────────────────────────────────────────────────────────────
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Posted {
-    req: ReqId,
-    endpoint: Endpoint,
-    conn: ConnId,
-    body: ClientMsg,
-}
-
-fn posts(out: &[ClientOutput]) -> Vec<Posted> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::Post {
-                req,
-                endpoint,
-                connection_id,
-                body,
-            } => Some(Posted {
-                req: *req,
-                endpoint: *endpoint,
-                conn: *connection_id,
-                body: body.clone(),
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-fn only_post(out: &[ClientOutput]) -> Posted {
-    let p = posts(out);
-    assert_eq!(p.len(), 1, "expected exactly one POST in {out:?}");
-    p[0].clone()
-}
-
 fn posts_of(out: &[ClientOutput], msg: &ClientMsg) -> Vec<Posted> {
     posts(out).into_iter().filter(|p| p.body == *msg).collect()
-}
-
-fn notices(out: &[ClientOutput]) -> Vec<AppNotice> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::App(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn opens(out: &[ClientOutput]) -> usize {
@@ -137,83 +42,19 @@ fn opens(out: &[ClientOutput]) -> usize {
         .count()
 }
 
-fn dropped(out: &[ClientOutput]) -> Vec<(ClientMsg, DropReason)> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::Dropped { msg, reason } => Some((msg.clone(), *reason)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn returned(out: &[ClientOutput]) -> Vec<bool> {
-    out.iter()
-        .filter_map(|o| match o {
-            ClientOutput::SendReturned { accepted, .. } => Some(*accepted),
-            _ => None,
-        })
-        .collect()
-}
-
-fn timers_set(out: &[ClientOutput]) -> usize {
-    out.iter()
-        .filter(|o| matches!(o, ClientOutput::SetTimer { .. }))
-        .count()
-}
-
 fn told_app_of_failure(out: &[ClientOutput]) -> bool {
     notices(out)
         .iter()
         .any(|n| matches!(n, AppNotice::SendFailed { .. }))
 }
 
-// ─── A client with a clock and a log ───────────────────────────────────────────────────
-
-struct Bench {
-    client: Client,
-    now: Millis,
-    /// Every output so far, for "never" assertions.
-    log: Vec<ClientOutput>,
-}
+// ─── The bench's steps ─────────────────────────────────────────────────────────────────
 
 impl Bench {
-    fn with(params: ClientParams) -> Self {
-        Bench {
-            client: Client::new(params),
-            now: 1_000,
-            log: Vec::new(),
-        }
-    }
-
-    fn feed(&mut self, input: ClientInput) -> Vec<ClientOutput> {
-        let out = self.client.handle(self.now, input);
-        self.log.extend(out.iter().cloned());
-        out
-    }
-
-    /// `connect()`: the one EventSource it opened.
-    fn connect(&mut self) -> EsId {
-        let out = self.feed(ClientInput::Connect);
-        match out.as_slice() {
-            [ClientOutput::OpenStream { es }] => *es,
-            _ => panic!("connect opens one EventSource: {out:?}"),
-        }
-    }
-
-    /// Connected on connection 1 by a first welcome with nothing queued or tracked.
-    fn connected(params: ClientParams) -> (Bench, EsId) {
-        let mut b = Bench::with(params);
-        let es = b.connect();
-        let out = b.feed(welcome(es, 1));
-        assert_eq!(notices(&out), vec![AppNotice::Open]);
-        assert!(b.client.is_connected());
-        (b, es)
-    }
-
     /// Was connected on connection 1 with `s1` tracked; the stream errored, so the next
     /// welcome takes the reconnect path (a `/reconnect` POST first).
     fn reconnecting(params: ClientParams) -> (Bench, EsId) {
-        let (mut b, es) = Bench::connected(params);
+        let (mut b, es) = Bench::connected_with(params);
         b.client.track_seq(sid("s1"), 10);
         b.feed(ClientInput::StreamError { es });
         assert!(!b.client.is_connected());
@@ -259,7 +100,7 @@ impl Bench {
 /// Connected on c1; the server drops c1 unnoticed; 101 sends go out directly and every one
 /// comes back 404.
 fn hundred_and_one_direct_404s(params: ClientParams) -> Bench {
-    let (mut b, _es) = Bench::connected(params);
+    let (mut b, _es) = Bench::connected_with(params);
     let reqs: Vec<ReqId> = (0..101)
         .map(|i| b.send_direct(prompt(&format!("m{i}"))))
         .collect();
@@ -308,7 +149,7 @@ fn b1_a_flushed_full_queue_plus_one_direct_send_exceeds_the_cap_on_rev1_only() {
 #[test]
 fn b2_rev1_and_rev2_requeue_a_400_and_repost_it_at_every_welcome() {
     for (name, params) in revs(&["r1", "r2"]) {
-        let (mut b, es) = Bench::connected(params);
+        let (mut b, es) = Bench::connected_with(params);
         let m = prompt("bad");
         let req = b.send_direct(m.clone());
         b.feed(done(req, status(400)));
@@ -330,7 +171,7 @@ fn b2_rev1_and_rev2_requeue_a_400_and_repost_it_at_every_welcome() {
 fn b2_rev3_on_drops_a_permanent_error_silently() {
     for (name, params) in revs(&["r3", "r4", "r5", "r6", "r7", "r8", "r9"]) {
         for code in [400, 401, 403, 409, 422] {
-            let (mut b, es) = Bench::connected(params.clone());
+            let (mut b, es) = Bench::connected_with(params.clone());
             let m = prompt("bad");
             let req = b.send_direct(m.clone());
             let out = b.feed(done(req, status(code)));
@@ -351,7 +192,7 @@ fn b2_rev3_on_drops_a_permanent_error_silently() {
 #[test]
 fn b3_a_500_requeued_while_the_stream_stays_up_is_never_retried_and_a_later_send_goes_first() {
     for (name, params) in revs(ALL_REVS) {
-        let (mut b, _es) = Bench::connected(params);
+        let (mut b, _es) = Bench::connected_with(params);
         let m1 = prompt("m1");
         let req = b.send_direct(m1.clone());
         let out = b.feed(done(req, status(500)));
@@ -379,13 +220,17 @@ fn b3_a_500_requeued_while_the_stream_stays_up_is_never_retried_and_a_later_send
             "{name}: m1 still stranded"
         );
         assert_eq!(posts_of(&b.log, &m1).len(), 1, "{name}");
-        assert_eq!(timers_set(&b.log), 0, "{name}: no timer ever retries");
+        assert_eq!(
+            timers_set(&b.log, None).len(),
+            0,
+            "{name}: no timer ever retries"
+        );
     }
 }
 
 #[test]
 fn b3_baseline_drops_the_failed_send_instead() {
-    let (mut b, _es) = Bench::connected(ClientParams::default());
+    let (mut b, _es) = Bench::connected_with(ClientParams::default());
     let req = b.send_direct(prompt("m1"));
     let out = b.feed(done(req, status(500)));
     assert_eq!(
@@ -399,7 +244,7 @@ fn b3_baseline_drops_the_failed_send_instead() {
 
 /// A send that fails with 503 directly and then at every one of `cycles` welcomes.
 fn persistent_503(params: ClientParams, cycles: u32) -> (Bench, ClientMsg) {
-    let (mut b, es) = Bench::connected(params);
+    let (mut b, es) = Bench::connected_with(params);
     let m = prompt("m");
     let req = b.send_direct(m.clone());
     b.feed(done(req, status(503)));
@@ -439,7 +284,7 @@ fn b4_rev4_stops_at_three_attempts() {
 #[test]
 fn budget_rev4_to_rev9_third_failure_is_dropped_and_the_app_is_not_told() {
     for (name, params) in revs(&["r4", "r5", "r6", "r7", "r8", "r9"]) {
-        let (mut b, es) = Bench::connected(params);
+        let (mut b, es) = Bench::connected_with(params);
         let m = prompt("m");
         let mut outstanding = vec![b.send_direct(m.clone())];
         let mut next_conn = 2;
@@ -473,7 +318,7 @@ fn budget_rev4_to_rev9_third_failure_is_dropped_and_the_app_is_not_told() {
 
 #[test]
 fn attempts_are_counted_per_item_and_a_fresh_send_starts_at_zero() {
-    let (mut b, es) = Bench::connected(rev("r4"));
+    let (mut b, es) = Bench::connected_with(rev("r4"));
     let req = b.send_direct(prompt("m1"));
     b.feed(done(req, PostOutcome::NetworkError));
     b.feed(ClientInput::StreamError { es });
@@ -493,7 +338,7 @@ fn attempts_are_counted_per_item_and_a_fresh_send_starts_at_zero() {
 #[test]
 fn b5_rev3_and_rev4_drop_a_429_silently() {
     for (name, params) in revs(&["r3", "r4"]) {
-        let (mut b, _es) = Bench::connected(params);
+        let (mut b, _es) = Bench::connected_with(params);
         let req = b.send_direct(prompt("m"));
         let out = b.feed(done(req, status(429)));
         assert_eq!(
@@ -512,7 +357,7 @@ fn b5_rev3_and_rev4_drop_a_429_silently() {
 #[test]
 fn b5_rev5_on_requeue_a_429() {
     for (name, params) in revs(&["r1", "r2", "r5", "r6", "r7", "r8", "r9"]) {
-        let (mut b, _es) = Bench::connected(params);
+        let (mut b, _es) = Bench::connected_with(params);
         let req = b.send_direct(prompt("m"));
         let out = b.feed(done(req, status(429)));
         assert!(dropped(&out).is_empty(), "{name}");
@@ -773,7 +618,11 @@ fn b9_rev9_loop_burns_all_attempts_in_one_flush_on_the_same_stale_connection_id(
 fn b9_rev9_retries_a_429_three_times_with_no_backoff() {
     let (b, _es) = b9_sequence(rev("r9"), 429);
     assert_eq!(posts_of(&b.log, &prompt("m1")).len(), 3);
-    assert_eq!(timers_set(&b.log), 0, "no backoff timer, no Retry-After");
+    assert_eq!(
+        timers_set(&b.log, None).len(),
+        0,
+        "no backoff timer, no Retry-After"
+    );
     assert_eq!(
         b.now, 1_000,
         "all three within the same instant of the bench"
@@ -1016,9 +865,9 @@ fn after_flush_with_nothing_queued_opens_at_once_on_both_paths() {
     let out = b.feed(done(rc, ok()));
     assert_eq!(out, vec![ClientOutput::App(AppNotice::Open)]);
     assert!(b.client.is_connected());
-    // The first-connect path is covered by `Bench::connected` for every revision.
+    // The first-connect path is covered by `Bench::connected_with` for every revision.
     for (name, params) in revs(ALL_REVS) {
-        let (b, _es) = Bench::connected(params);
+        let (b, _es) = Bench::connected_with(params);
         assert!(b.client.is_connected(), "{name}");
     }
 }
@@ -1033,7 +882,7 @@ fn a_failed_post_inside_an_awaited_flush_does_not_fail_the_flush() {
     let p1 = only_post(&b.feed(done(rc, ok())));
     let out = b.feed(done(p1.req, PostOutcome::NetworkError));
     assert_eq!(notices(&out), vec![AppNotice::Open]);
-    assert_eq!(timers_set(&out), 0);
+    assert_eq!(timers_set(&out, None).len(), 0);
     assert!(b.client.is_connected());
     assert_eq!(b.pending(), vec![(prompt("m1"), 1)]);
 }
@@ -1060,7 +909,7 @@ fn an_awaiting_handler_does_not_recheck_staleness_after_the_flush() {
 fn only_the_retryable_endpoints_are_requeued() {
     for (name, params) in revs(ALL_REVS) {
         let permission_retried = matches!(name, "r6" | "r7" | "r8" | "r9");
-        let (mut b, _es) = Bench::connected(params);
+        let (mut b, _es) = Bench::connected_with(params);
         let stop = ClientMsg::Stop { session: sid("s1") };
         let req = b.send_direct(stop.clone());
         let out = b.feed(done(req, status(500)));
@@ -1092,14 +941,14 @@ fn only_the_retryable_endpoints_are_requeued() {
 
 #[test]
 fn requeued_items_are_flushed_by_a_welcome_never_by_the_reconnect_timer() {
-    let (mut b, es) = Bench::connected(rev("r4"));
+    let (mut b, es) = Bench::connected_with(rev("r4"));
     b.client.track_seq(sid("s1"), 3);
     let req = b.send_direct(prompt("m1"));
     b.feed(done(req, status(500)));
     b.feed(ClientInput::StreamError { es });
     let rc = b.welcome_reconnect(es, 2);
     let out = b.feed(done(rc, status(503)));
-    assert_eq!(timers_set(&out), 1, "scheduleReconnect");
+    assert_eq!(timers_set(&out, None).len(), 1, "scheduleReconnect");
     b.now += 500;
     let out = b.feed(ClientInput::Timer(ClientTimer::Reconnect));
     assert!(
@@ -1118,7 +967,7 @@ fn requeued_items_are_flushed_by_a_welcome_never_by_the_reconnect_timer() {
 #[test]
 fn capped_requeue_into_a_full_queue_evicts_the_oldest_queued_item() {
     // rev2+: the failed item goes through enqueuePending and lands at the back.
-    let (mut b, es) = Bench::connected(rev("r4"));
+    let (mut b, es) = Bench::connected_with(rev("r4"));
     let req = b.send_direct(prompt("late"));
     b.feed(ClientInput::StreamError { es });
     for i in 0..100 {

@@ -1,101 +1,17 @@
 //! The server process of spec §3.3–§5: the REST status rules, stream lifecycle, send and
 //! interrupt handling, crash and restart, reconnect replay, watch/switch, suspend timers.
 
+mod common;
+
+use common::server::*;
+use common::sid;
 use ssesim_model::server::{AgentControl, PROTOCOL_VERSION};
 use ssesim_model::wire::SessionCursor;
 use ssesim_model::{
     AgentInput, ClientMsg, ConnId, Delivery, Endpoint, EventKind, EventStore, HttpRequest,
-    HttpResponse, Millis, Origin, Seq, Server, ServerEvent, ServerInput, ServerOutput,
-    ServerParams, ServerTimer, SessionEvent, SessionId, SessionState, SessionView, TransportHealth,
+    HttpResponse, Origin, Seq, Server, ServerEvent, ServerInput, ServerOutput, ServerParams,
+    ServerTimer, SessionEvent, SessionId, SessionState, SessionView, TransportHealth,
 };
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s)
-}
-
-fn boot() -> Server {
-    boot_with(ServerParams::default())
-}
-
-fn boot_with(params: ServerParams) -> Server {
-    Server::boot(EventStore::new(), params, 0).0
-}
-
-fn open(server: &mut Server, now: Millis) -> ConnId {
-    let out = server.handle(now, ServerInput::OpenStream);
-    match out.first() {
-        Some(ServerOutput::StreamOpened { conn }) => *conn,
-        other => panic!("expected StreamOpened first, got {other:?}"),
-    }
-}
-
-/// Posts `body` to `endpoint` and returns the response (always the last output) and the
-/// outputs before it.
-fn post_to(
-    server: &mut Server,
-    now: Millis,
-    endpoint: Endpoint,
-    conn: Option<ConnId>,
-    body: ClientMsg,
-) -> (HttpResponse, Vec<ServerOutput>) {
-    let mut out = server.handle(
-        now,
-        ServerInput::Request {
-            token: 77,
-            request: HttpRequest {
-                endpoint,
-                connection_id: conn,
-                body,
-            },
-        },
-    );
-    match out.pop() {
-        Some(ServerOutput::Respond {
-            token: 77,
-            response,
-        }) => (response, out),
-        other => panic!("expected the response last, got {other:?}"),
-    }
-}
-
-/// Posts `body` to its own endpoint from `conn`.
-fn post(
-    server: &mut Server,
-    now: Millis,
-    conn: ConnId,
-    body: ClientMsg,
-) -> (HttpResponse, Vec<ServerOutput>) {
-    let endpoint = body.endpoint().expect("known type");
-    post_to(server, now, endpoint, Some(conn), body)
-}
-
-fn post_ok(server: &mut Server, now: Millis, conn: ConnId, body: ClientMsg) -> Vec<ServerOutput> {
-    let endpoint = body.endpoint().expect("known type");
-    let (response, out) = post(server, now, conn, body);
-    assert_eq!(
-        response.status,
-        endpoint.success_status(),
-        "{endpoint}: {}",
-        response.body
-    );
-    out
-}
-
-fn send(session: Option<&SessionId>, id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Send {
-        session: session.cloned(),
-        client_msg_id: id.to_string(),
-        text: text.to_string(),
-    }
-}
-
-fn interrupt(session: &SessionId, id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Interrupt {
-        session: session.clone(),
-        client_msg_id: id.to_string(),
-        text: text.to_string(),
-    }
-}
 
 fn cursors(entries: &[(&SessionId, Seq)]) -> Vec<SessionCursor> {
     entries
@@ -103,28 +19,6 @@ fn cursors(entries: &[(&SessionId, Seq)]) -> Vec<SessionCursor> {
         .map(|(s, q)| SessionCursor {
             session: (*s).clone(),
             last_seq: *q,
-        })
-        .collect()
-}
-
-fn deliveries(out: &[ServerOutput], conn: ConnId) -> Vec<(ServerEvent, Origin)> {
-    out.iter()
-        .filter_map(|o| match o {
-            ServerOutput::Deliver(Delivery {
-                conn: c,
-                event,
-                origin,
-            }) if *c == conn => Some((event.clone(), *origin)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn agent_inputs(out: &[ServerOutput]) -> Vec<AgentInput> {
-    out.iter()
-        .filter_map(|o| match o {
-            ServerOutput::AgentInput(a) => Some(a.clone()),
-            _ => None,
         })
         .collect()
 }
@@ -157,14 +51,6 @@ fn last_state_reason(server: &Server, s: &SessionId) -> Option<(SessionState, St
             } => Some((*internal, reason.clone())),
             _ => None,
         })
-}
-
-/// Opens a stream and starts a session with a first message from it.
-fn connected_session(server: &mut Server, now: Millis) -> (ConnId, SessionId) {
-    let c = open(server, now);
-    let out = post_ok(server, now, c, send(None, "first", "hello"));
-    let s = agent_inputs(&out)[0].session.clone();
-    (c, s)
 }
 
 fn valid_body(endpoint: Endpoint, s: &SessionId) -> ClientMsg {
@@ -248,12 +134,12 @@ fn send_with_valid_connection_and_empty_text_is_400_and_dispatches_nothing() {
     let mut server = boot();
     let c = open(&mut server, 0);
     let before = server.store().last_seq();
-    let (response, out) = post(&mut server, 1, c, send(None, "m1", ""));
+    let (response, out) = post(&mut server, 1, Some(c), send(None, "m1", ""));
     assert_eq!(response.status, 400);
     assert!(out.is_empty());
     assert_eq!(server.store().last_seq(), before);
     // Missing clientMsgId is invalid too.
-    let (response, _) = post(&mut server, 1, c, send(None, "", "text"));
+    let (response, _) = post(&mut server, 1, Some(c), send(None, "", "text"));
     assert_eq!(response.status, 400);
     // A body posted to another endpoint is invalid there.
     let (response, _) = post_to(
@@ -317,7 +203,7 @@ fn control_endpoints_reach_a_running_agent() {
 fn send_succeeds_with_202_and_dispatches_an_agent_input() {
     let mut server = boot();
     let c = open(&mut server, 0);
-    let (response, out) = post(&mut server, 1, c, send(None, "m1", "hello"));
+    let (response, out) = post(&mut server, 1, Some(c), send(None, "m1", "hello"));
     assert_eq!(response.status, 202);
     let inputs = agent_inputs(&out);
     assert_eq!(inputs.len(), 1);
@@ -367,15 +253,15 @@ fn failing_handler_answers_500_for_the_next_k_requests_then_succeeds() {
         },
     );
     let watch = ClientMsg::Watch { session: s.clone() };
-    let (r, out) = post(&mut server, 2, c, watch.clone());
+    let (r, out) = post(&mut server, 2, Some(c), watch.clone());
     assert_eq!(r.status, 500);
     assert!(out.is_empty(), "the handler did not run");
     // Validation comes first and does not consume a failure.
-    let (r, _) = post(&mut server, 2, c, invalid_body(Endpoint::Watch));
+    let (r, _) = post(&mut server, 2, Some(c), invalid_body(Endpoint::Watch));
     assert_eq!(r.status, 400);
-    let (r, _) = post(&mut server, 2, c, watch.clone());
+    let (r, _) = post(&mut server, 2, Some(c), watch.clone());
     assert_eq!(r.status, 500);
-    let (r, out) = post(&mut server, 2, c, watch);
+    let (r, out) = post(&mut server, 2, Some(c), watch);
     assert_eq!(r.status, 200);
     assert_eq!(
         deliveries(&out, c),
@@ -389,10 +275,10 @@ fn failing_handler_answers_500_for_the_next_k_requests_then_succeeds() {
             count: 1,
         },
     );
-    let (r, out) = post(&mut server, 4, c, send(Some(&s), "m2", "x"));
+    let (r, out) = post(&mut server, 4, Some(c), send(Some(&s), "m2", "x"));
     assert_eq!(r.status, 500);
     assert!(agent_inputs(&out).is_empty());
-    let (r, out) = post(&mut server, 5, c, send(Some(&s), "m2", "x"));
+    let (r, out) = post(&mut server, 5, Some(c), send(Some(&s), "m2", "x"));
     assert_eq!(r.status, 202);
     assert_eq!(agent_inputs(&out).len(), 1);
 }
@@ -449,8 +335,8 @@ fn connection_ids_never_repeat_across_boots() {
 fn send_without_session_starts_a_new_session_every_time_even_on_retry() {
     let mut server = boot();
     let c = open(&mut server, 0);
-    let (r1, out1) = post(&mut server, 1, c, send(None, "m1", "hello"));
-    let (r2, out2) = post(&mut server, 2, c, send(None, "m1", "hello"));
+    let (r1, out1) = post(&mut server, 1, Some(c), send(None, "m1", "hello"));
+    let (r2, out2) = post(&mut server, 2, Some(c), send(None, "m1", "hello"));
     assert_eq!((r1.status, r2.status), (202, 202));
     let (a, b) = (agent_inputs(&out1), agent_inputs(&out2));
     assert_eq!((a.len(), b.len()), (1, 1));
@@ -468,13 +354,13 @@ fn duplicate_client_msg_id_to_a_running_session_dispatches_once() {
     let mut server = boot();
     let (c, s) = connected_session(&mut server, 0);
     // The first message retried with its new session id is already stored.
-    let (r, out) = post(&mut server, 1, c, send(Some(&s), "first", "hello"));
+    let (r, out) = post(&mut server, 1, Some(c), send(Some(&s), "first", "hello"));
     assert_eq!(r.status, 202);
     assert!(agent_inputs(&out).is_empty());
-    let (_, out) = post(&mut server, 2, c, send(Some(&s), "m2", "again"));
+    let (_, out) = post(&mut server, 2, Some(c), send(Some(&s), "m2", "again"));
     assert_eq!(agent_inputs(&out).len(), 1);
     assert!(!agent_inputs(&out)[0].new_session);
-    let (r, out) = post(&mut server, 3, c, send(Some(&s), "m2", "again"));
+    let (r, out) = post(&mut server, 3, Some(c), send(Some(&s), "m2", "again"));
     assert_eq!(r.status, 202, "accepted without dispatch");
     assert!(agent_inputs(&out).is_empty());
     assert!(out.iter().all(|o| !matches!(o, ServerOutput::Appended(_))));
@@ -489,7 +375,12 @@ fn duplicate_client_msg_id_to_a_running_session_dispatches_once() {
             session: sid("other"),
         },
     );
-    let (_, out) = post(&mut server, 5, c, send(Some(&sid("other")), "m2", "again"));
+    let (_, out) = post(
+        &mut server,
+        5,
+        Some(c),
+        send(Some(&sid("other")), "m2", "again"),
+    );
     assert_eq!(agent_inputs(&out).len(), 1);
 }
 
@@ -505,7 +396,7 @@ fn send_to_a_stopped_session_resumes_it_without_dedup_by_default() {
         },
     );
     assert!(!server.is_running(&s));
-    let (r, out) = post(&mut server, 2, c, send(Some(&s), "first", "hello"));
+    let (r, out) = post(&mut server, 2, Some(c), send(Some(&s), "first", "hello"));
     assert_eq!(r.status, 202);
     assert_eq!(
         agent_inputs(&out).len(),
@@ -530,26 +421,15 @@ fn send_to_a_stopped_session_resumes_it_without_dedup_by_default() {
             to: SessionState::Ended,
         },
     );
-    let (_, out) = post(&mut guarded, 2, c, send(Some(&s), "first", "hello"));
+    let (_, out) = post(&mut guarded, 2, Some(c), send(Some(&s), "first", "hello"));
     assert!(agent_inputs(&out).is_empty());
 }
 
 /// A running session `s` started by `c`, watched by a second connection `w`.
 fn interrupt_setup(params: ServerParams) -> (Server, ConnId, ConnId, SessionId) {
     let mut server = boot_with(params);
-    let (c, s) = connected_session(&mut server, 0);
-    let w = open(&mut server, 0);
-    post_ok(&mut server, 0, w, ClientMsg::Watch { session: s.clone() });
+    let (c, w, s) = session_with_watcher(&mut server);
     (server, c, w, s)
-}
-
-fn call_interrupt_token(out: &[ServerOutput]) -> u64 {
-    out.iter()
-        .find_map(|o| match o {
-            ServerOutput::CallInterrupt { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("CallInterrupt emitted")
 }
 
 #[test]
@@ -629,7 +509,7 @@ fn interrupt_settled_ok_pushes_the_message_with_the_interrupt_flag() {
     let (mut server, c, _, s) = interrupt_setup(ServerParams::default());
     let out = post_ok(&mut server, 10, c, interrupt(&s, "m2", "stop that"));
     let token = call_interrupt_token(&out);
-    let out = server.handle(11, ServerInput::InterruptSettled { token, ok: true });
+    let out = settle_interrupt(&mut server, 11, token, true);
     assert_eq!(
         agent_inputs(&out),
         vec![AgentInput {
@@ -641,7 +521,7 @@ fn interrupt_settled_ok_pushes_the_message_with_the_interrupt_flag() {
         }]
     );
     // A settlement is consumed once.
-    let again = server.handle(12, ServerInput::InterruptSettled { token, ok: true });
+    let again = settle_interrupt(&mut server, 12, token, true);
     assert!(again.is_empty());
 }
 
@@ -651,7 +531,7 @@ fn interrupt_with_a_known_message_id_calls_interrupt_but_does_not_push_again() {
     let out = post_ok(&mut server, 10, c, interrupt(&s, "first", "hello"));
     assert!(!out.iter().any(|o| matches!(o, ServerOutput::Appended(_))));
     let token = call_interrupt_token(&out);
-    let out = server.handle(11, ServerInput::InterruptSettled { token, ok: true });
+    let out = settle_interrupt(&mut server, 11, token, true);
     assert!(agent_inputs(&out).is_empty());
 }
 
@@ -669,7 +549,7 @@ fn interrupt_failure_without_guard_crashes_and_every_later_input_is_ignored() {
     let (mut server, c, _, s) = interrupt_setup(ServerParams::default());
     let out = post_ok(&mut server, 10, c, interrupt(&s, "m2", "stop that"));
     let token = call_interrupt_token(&out);
-    let out = server.handle(11, ServerInput::InterruptSettled { token, ok: false });
+    let out = settle_interrupt(&mut server, 11, token, false);
     assert!(
         matches!(out.as_slice(), [ServerOutput::Crash { .. }]),
         "{out:?}"
@@ -713,7 +593,7 @@ fn interrupt_failure_with_guard_warns_and_still_pushes_the_message() {
     });
     let out = post_ok(&mut server, 10, c, interrupt(&s, "m2", "stop that"));
     let token = call_interrupt_token(&out);
-    let out = server.handle(11, ServerInput::InterruptSettled { token, ok: false });
+    let out = settle_interrupt(&mut server, 11, token, false);
     assert!(!server.has_crashed());
     assert!(!out.iter().any(|o| matches!(o, ServerOutput::Crash { .. })));
     assert!(out
@@ -724,7 +604,7 @@ fn interrupt_failure_with_guard_warns_and_still_pushes_the_message() {
     assert!(inputs[0].interrupt);
     assert_eq!(inputs[0].client_msg_id, "m2");
     // The process keeps serving.
-    let (_, out) = post(&mut server, 12, c, send(Some(&s), "m3", "more"));
+    let (_, out) = post(&mut server, 12, Some(c), send(Some(&s), "m3", "more"));
     assert_eq!(agent_inputs(&out).len(), 1);
 }
 
@@ -792,7 +672,7 @@ fn restart_after_crash_ends_stale_sessions_keeps_events_and_forgets_connections(
 
     let out = post_ok(&mut server, 2, c, interrupt(&active, "m2", "stop"));
     let token = call_interrupt_token(&out);
-    server.handle(3, ServerInput::InterruptSettled { token, ok: false });
+    settle_interrupt(&mut server, 3, token, false);
     assert!(server.has_crashed());
     let disk = server.into_store();
     let before = disk.clone();
@@ -847,12 +727,12 @@ fn restart_after_crash_ends_stale_sessions_keeps_events_and_forgets_connections(
     // Process memory is gone: old ids are stale everywhere.
     assert!(server.registry().is_empty());
     assert!(!server.has_stream(c));
-    let (r, _) = post(&mut server, 1001, c, send(Some(&active), "m3", "x"));
+    let (r, _) = post(&mut server, 1001, Some(c), send(Some(&active), "m3", "x"));
     assert_eq!(r.status, 404);
     let (r, _) = post(
         &mut server,
         1001,
-        c2,
+        Some(c2),
         ClientMsg::Watch {
             session: active.clone(),
         },
@@ -866,13 +746,7 @@ fn reconnect_replays_every_event_after_last_seq_then_moves_the_cursor_and_report
     let s = sid("s");
     server.handle(0, ServerInput::StartSession { session: s.clone() });
     for n in 0..120 {
-        server.handle(
-            1,
-            ServerInput::AgentEmit {
-                session: s.clone(),
-                n,
-            },
-        );
+        emit(&mut server, 1, &s, n);
     }
     let head = server.store().head_seq(&s);
     let last_seq = 13;
@@ -953,13 +827,7 @@ fn reconnect_resumes_a_suspended_session_and_reports_the_replay() {
             sessions: cursors(&[(&s, seen)]),
         },
     );
-    let out = server.handle(
-        2,
-        ServerInput::AgentEmit {
-            session: s.clone(),
-            n: 1,
-        },
-    );
+    let out = emit(&mut server, 2, &s, 1);
     assert!(out.iter().any(|o| matches!(o, ServerOutput::Appended(_))));
     assert!(
         deliveries(&out, c).is_empty(),
@@ -989,13 +857,7 @@ fn reconnect_resumes_a_suspended_session_and_reports_the_replay() {
         Origin::Direct
     )));
     // Live again, towards the new connection.
-    let out = server.handle(
-        5,
-        ServerInput::AgentEmit {
-            session: s.clone(),
-            n: 2,
-        },
-    );
+    let out = emit(&mut server, 5, &s, 2);
     assert_eq!(deliveries(&out, c2).len(), 1);
 }
 
@@ -1005,13 +867,7 @@ fn watch_replies_watched_and_leaves_the_cursor_at_zero_for_sync_to_crawl() {
     let s = sid("s");
     server.handle(0, ServerInput::StartSession { session: s.clone() });
     for n in 0..60 {
-        server.handle(
-            0,
-            ServerInput::AgentEmit {
-                session: s.clone(),
-                n,
-            },
-        );
+        emit(&mut server, 0, &s, n);
     }
     let c = open(&mut server, 1);
     let out = post_ok(&mut server, 1, c, ClientMsg::Watch { session: s.clone() });
@@ -1025,12 +881,8 @@ fn watch_replies_watched_and_leaves_the_cursor_at_zero_for_sync_to_crawl() {
         .get(c)
         .is_some_and(|k| k.watched.contains(&s)));
     // The periodic sync then re-sends the history from seq 1.
-    let out = server.handle(5000, ServerInput::Timer(ServerTimer::Sync));
-    let synced: Vec<Seq> = deliveries(&out, c)
-        .iter()
-        .filter(|(_, o)| *o == Origin::Sync)
-        .filter_map(|(e, _)| e.tracked().map(|(_, q)| q))
-        .collect();
+    let out = tick(&mut server, 5000);
+    let synced = seqs(&out, c, Origin::Sync);
     assert_eq!(synced, (1..=50).collect::<Vec<_>>());
     assert!(out
         .iter()
@@ -1049,7 +901,7 @@ fn watch_replies_watched_and_leaves_the_cursor_at_zero_for_sync_to_crawl() {
             Origin::Direct
         )]
     );
-    let out = server.handle(10_000, ServerInput::Timer(ServerTimer::Sync));
+    let out = tick(&mut server, 10_000);
     assert!(deliveries(&out, c).is_empty());
 }
 
@@ -1109,13 +961,7 @@ fn switch_unwatches_the_previous_session_and_sends_switched_status_and_boot_cont
         "switch does not touch the cursor"
     );
     // Live events of the old session no longer reach it.
-    let out = server.handle(
-        3,
-        ServerInput::AgentEmit {
-            session: a.clone(),
-            n: 1,
-        },
-    );
+    let out = emit(&mut server, 3, &a, 1);
     assert!(deliveries(&out, c).is_empty());
 }
 
@@ -1156,7 +1002,7 @@ fn stream_close_removes_the_connection_and_detaches_its_sessions() {
     let (r, _) = post(
         &mut server,
         3,
-        c1,
+        Some(c1),
         ClientMsg::Watch {
             session: s1.clone(),
         },
@@ -1202,10 +1048,15 @@ fn dropping_a_connection_silently_makes_its_id_stale_without_closing_the_stream(
         .iter()
         .any(|o| matches!(o, ServerOutput::CloseStream { .. })));
     assert!(!server.registry().contains(c));
-    let (r, out) = post(&mut server, 2, c, send(Some(&s), "m2", "x"));
+    let (r, out) = post(&mut server, 2, Some(c), send(Some(&s), "m2", "x"));
     assert_eq!(r.status, 404);
     assert!(agent_inputs(&out).is_empty());
-    let (r, _) = post(&mut server, 2, c, ClientMsg::Watch { session: s.clone() });
+    let (r, _) = post(
+        &mut server,
+        2,
+        Some(c),
+        ClientMsg::Watch { session: s.clone() },
+    );
     assert_eq!(r.status, 404);
 
     let c2 = open(&mut server, 3);
@@ -1301,13 +1152,7 @@ fn suspend_expiry_detaches_the_session() {
     }));
     assert!(server.is_running(&s));
     // Detached: live events reach watchers again, and closing the stream changes nothing.
-    let out = server.handle(
-        121_001,
-        ServerInput::AgentEmit {
-            session: s.clone(),
-            n: 1,
-        },
-    );
+    let out = emit(&mut server, 121_001, &s, 1);
     assert_eq!(deliveries(&out, c).len(), 1);
     let before = server.store().last_seq();
     server.handle(121_002, ServerInput::StreamClosed { conn: c });
@@ -1368,7 +1213,7 @@ fn sync_timer_rearms_itself_at_now_plus_interval_and_heartbeat_pings_every_strea
         timer: ServerTimer::Heartbeat,
         at: 30_000
     }));
-    let out = server.handle(7000, ServerInput::Timer(ServerTimer::Sync));
+    let out = tick(&mut server, 7000);
     assert_eq!(
         out,
         vec![ServerOutput::SetTimer {
@@ -1397,34 +1242,16 @@ fn throwing_transport_misses_live_events_and_sync_repairs_them_once_healed() {
     let mut server = boot();
     let (c, s) = connected_session(&mut server, 0);
     let cursor = server.registry().cursor(c, &s);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: c,
-            health: TransportHealth::Throwing,
-        },
-    );
-    let out = server.handle(
-        2,
-        ServerInput::AgentEmit {
-            session: s.clone(),
-            n: 1,
-        },
-    );
+    set_transport(&mut server, 1, c, TransportHealth::Throwing);
+    let out = emit(&mut server, 2, &s, 1);
     assert!(deliveries(&out, c).is_empty());
     assert_eq!(server.registry().cursor(c, &s), cursor);
-    let out = server.handle(5000, ServerInput::Timer(ServerTimer::Sync));
+    let out = tick(&mut server, 5000);
     assert!(out
         .iter()
         .any(|o| matches!(o, ServerOutput::SyncBatch(b) if b.stopped_on_failure)));
-    server.handle(
-        5001,
-        ServerInput::SetTransport {
-            conn: c,
-            health: TransportHealth::Open,
-        },
-    );
-    let out = server.handle(10_000, ServerInput::Timer(ServerTimer::Sync));
+    set_transport(&mut server, 5001, c, TransportHealth::Open);
+    let out = tick(&mut server, 10_000);
     let synced: Vec<Seq> = deliveries(&out, c)
         .iter()
         .filter_map(|(e, _)| e.tracked().map(|(_, q)| q))

@@ -2,19 +2,18 @@
 //! durable receipts for `/send` and `/interrupt`, surfaced interrupt failures, receipts
 //! failed at boot, registry gap repair ([R4]) and the `Lagging` sync filter.
 
+mod common;
+
+use common::server::*;
+use common::sid;
 use ssesim_model::revisions;
 use ssesim_model::store::{ReceiptRequest, ReceiptState};
 use ssesim_model::wire::{Receipt, SessionCursor};
 use ssesim_model::{
     AgentInput, ClientMsg, ConnId, ConnectionRegistry, Delivery, EventKind, EventStore,
-    HttpRequest, HttpResponse, Millis, Origin, Seq, Server, ServerEvent, ServerInput, ServerOutput,
-    ServerParams, ServerTimer, SessionEvent, SessionId, SessionState, SyncFilter, SyncParams,
-    TransportHealth,
+    HttpResponse, Origin, Seq, Server, ServerEvent, ServerInput, ServerOutput, ServerParams,
+    SessionEvent, SessionId, SessionState, SyncFilter, SyncParams, TransportHealth,
 };
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s)
-}
 
 /// The `reference` preset's server half: receipts, gap repair, guard, Lagging.
 fn reference() -> ServerParams {
@@ -35,131 +34,8 @@ fn gap_repair_only() -> ServerParams {
     }
 }
 
-fn boot_with(params: ServerParams) -> Server {
-    Server::boot(EventStore::new(), params, 0).0
-}
-
-fn open(server: &mut Server, now: Millis) -> ConnId {
-    let out = server.handle(now, ServerInput::OpenStream);
-    match out.first() {
-        Some(ServerOutput::StreamOpened { conn }) => *conn,
-        other => panic!("expected StreamOpened first, got {other:?}"),
-    }
-}
-
-fn request(
-    server: &mut Server,
-    now: Millis,
-    token: u64,
-    conn: Option<ConnId>,
-    body: ClientMsg,
-) -> Vec<ServerOutput> {
-    let endpoint = body.endpoint().expect("known type");
-    server.handle(
-        now,
-        ServerInput::Request {
-            token,
-            request: HttpRequest {
-                endpoint,
-                connection_id: conn,
-                body,
-            },
-        },
-    )
-}
-
-/// The reply to `token` among the outputs, if any.
-fn reply(out: &[ServerOutput], token: u64) -> Option<HttpResponse> {
-    out.iter().find_map(|o| match o {
-        ServerOutput::Respond { token: t, response } if *t == token => Some(response.clone()),
-        _ => None,
-    })
-}
-
-/// Posts and expects an immediate reply.
-fn post(
-    server: &mut Server,
-    now: Millis,
-    conn: Option<ConnId>,
-    body: ClientMsg,
-) -> (HttpResponse, Vec<ServerOutput>) {
-    let out = request(server, now, 77, conn, body);
-    let response = reply(&out, 77).expect("an immediate reply");
-    (response, out)
-}
-
-fn send(session: Option<&SessionId>, id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Send {
-        session: session.cloned(),
-        client_msg_id: id.to_string(),
-        text: text.to_string(),
-    }
-}
-
-fn interrupt(session: &SessionId, id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Interrupt {
-        session: session.clone(),
-        client_msg_id: id.to_string(),
-        text: text.to_string(),
-    }
-}
-
-fn agent_inputs(out: &[ServerOutput]) -> Vec<AgentInput> {
-    out.iter()
-        .filter_map(|o| match o {
-            ServerOutput::AgentInput(a) => Some(a.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn deliveries(out: &[ServerOutput], conn: ConnId) -> Vec<(ServerEvent, Origin)> {
-    out.iter()
-        .filter_map(|o| match o {
-            ServerOutput::Deliver(Delivery {
-                conn: c,
-                event,
-                origin,
-            }) if *c == conn => Some((event.clone(), *origin)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Seqs of stored events delivered to `conn` with `origin`.
-fn seqs(out: &[ServerOutput], conn: ConnId, origin: Origin) -> Vec<Seq> {
-    deliveries(out, conn)
-        .into_iter()
-        .filter(|(_, o)| *o == origin)
-        .filter_map(|(e, _)| e.tracked().map(|(_, q)| q))
-        .collect()
-}
-
-fn call_interrupt_token(out: &[ServerOutput]) -> u64 {
-    out.iter()
-        .find_map(|o| match o {
-            ServerOutput::CallInterrupt { token, .. } => Some(*token),
-            _ => None,
-        })
-        .expect("CallInterrupt emitted")
-}
-
 fn receipt_state(server: &Server, id: &str) -> Option<ReceiptState> {
     server.store().receipt(id).map(|r| r.state.clone())
-}
-
-fn emit(server: &mut Server, now: Millis, s: &SessionId, n: u32) -> Vec<ServerOutput> {
-    server.handle(
-        now,
-        ServerInput::AgentEmit {
-            session: s.clone(),
-            n,
-        },
-    )
-}
-
-fn tick(server: &mut Server, now: Millis) -> Vec<ServerOutput> {
-    server.handle(now, ServerInput::Timer(ServerTimer::Sync))
 }
 
 fn message_failed(server: &Server, s: &SessionId) -> Vec<(String, String)> {
@@ -175,18 +51,6 @@ fn message_failed(server: &Server, s: &SessionId) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
-}
-
-/// A running session started by `c`'s first message, plus a second watcher `w`.
-fn session_with_watcher(server: &mut Server) -> (ConnId, ConnId, SessionId) {
-    let c = open(server, 0);
-    let (response, out) = post(server, 0, Some(c), send(None, "first", "hello"));
-    assert_eq!(response.status, 202, "{}", response.body);
-    let s = agent_inputs(&out)[0].session.clone();
-    let w = open(server, 0);
-    let (response, _) = post(server, 0, Some(w), ClientMsg::Watch { session: s.clone() });
-    assert_eq!(response.status, 200);
-    (c, w, s)
 }
 
 // ---- prev_seq ----------------------------------------------------------------------
@@ -475,13 +339,7 @@ fn interrupt_reply_is_deferred_until_interrupt_settles_then_dispatched_and_202()
                     })
                 )));
     }
-    let out = server.handle(
-        6,
-        ServerInput::InterruptSettled {
-            token: call,
-            ok: true,
-        },
-    );
+    let out = settle_interrupt(&mut server, 6, call, true);
     assert_eq!(
         agent_inputs(&out),
         vec![AgentInput {
@@ -519,13 +377,7 @@ fn retried_interrupt_while_pending_joins_the_deferred_reply() {
     let out = request(&mut server, 6, 2, Some(c), interrupt(&s, "i1", "stop"));
     assert!(out.is_empty(), "joined, nothing new: {out:?}");
     assert_eq!(server.store().head_seq(&s), head);
-    let out = server.handle(
-        7,
-        ServerInput::InterruptSettled {
-            token: call,
-            ok: true,
-        },
-    );
+    let out = settle_interrupt(&mut server, 7, call, true);
     assert_eq!(agent_inputs(&out).len(), 1);
     let (r1, r2) = (reply(&out, 1).unwrap(), reply(&out, 2).unwrap());
     assert_eq!(r1.status, 202);
@@ -538,13 +390,7 @@ fn caught_interrupt_failure_is_surfaced_as_an_error_event_and_the_message_still_
     let (c, w, s) = session_with_watcher(&mut server);
     let out = request(&mut server, 5, 41, Some(c), interrupt(&s, "i1", "stop"));
     let call = call_interrupt_token(&out);
-    let out = server.handle(
-        6,
-        ServerInput::InterruptSettled {
-            token: call,
-            ok: false,
-        },
-    );
+    let out = settle_interrupt(&mut server, 6, call, false);
     assert!(!server.has_crashed());
     assert!(!out.iter().any(|o| matches!(o, ServerOutput::Crash { .. })));
     for conn in [c, w] {
@@ -574,13 +420,7 @@ fn crash_before_settle_then_boot_marks_the_receipt_failed_with_a_message_failed_
     let (c, _w, s) = session_with_watcher(&mut server);
     let out = request(&mut server, 5, 41, Some(c), interrupt(&s, "i1", "stop"));
     let call = call_interrupt_token(&out);
-    let out = server.handle(
-        6,
-        ServerInput::InterruptSettled {
-            token: call,
-            ok: false,
-        },
-    );
+    let out = settle_interrupt(&mut server, 6, call, false);
     assert!(server.has_crashed());
     assert_eq!(reply(&out, 41), None, "the socket dies with the process");
     assert!(agent_inputs(&out).is_empty());
@@ -673,13 +513,7 @@ fn interrupt_whose_session_ended_before_settle_fails_its_receipt_with_422() {
             to: SessionState::Ended,
         },
     );
-    let out = server.handle(
-        7,
-        ServerInput::InterruptSettled {
-            token: call,
-            ok: true,
-        },
-    );
+    let out = settle_interrupt(&mut server, 7, call, true);
     assert!(agent_inputs(&out).is_empty());
     let response = reply(&out, 41).expect("answered");
     assert_eq!(response.status, 422);
@@ -722,26 +556,14 @@ fn failed_live_send_blocks_the_pair_and_later_live_events_skip_it() {
     let (c, w, s) = session_with_watcher(&mut server);
     let cursor = server.registry().cursor(w, &s);
     assert_eq!(cursor, server.store().head_seq(&s));
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     let out = emit(&mut server, 2, &s, 1);
     assert!(deliveries(&out, w).is_empty());
     assert!(server.registry().is_blocked(w, &s));
     assert!(!server.registry().is_blocked(c, &s));
     assert_eq!(server.registry().cursor(w, &s), cursor);
     // Healed, but still blocked: later live events would leave a hole.
-    server.handle(
-        3,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 3, w, TransportHealth::Open);
     for n in 2..5 {
         let out = emit(&mut server, 4, &s, n);
         assert!(
@@ -759,13 +581,7 @@ fn sync_repairs_a_blocked_pair_in_order_in_batches_of_at_most_50_then_live_resum
     let mut server = boot_with(reference());
     let (_c, w, s) = session_with_watcher(&mut server);
     let start = server.registry().cursor(w, &s);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     for n in 0..120 {
         emit(&mut server, 2, &s, n);
     }
@@ -775,13 +591,7 @@ fn sync_repairs_a_blocked_pair_in_order_in_batches_of_at_most_50_then_live_resum
     assert!(out
         .iter()
         .any(|o| matches!(o, ServerOutput::SyncBatch(b) if b.conn == w && b.stopped_on_failure)));
-    server.handle(
-        5001,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 5001, w, TransportHealth::Open);
     let expected: Vec<Seq> = server
         .store()
         .events_after(&s, start, None)
@@ -824,13 +634,7 @@ fn an_unwatched_blocked_pair_is_still_repaired_up_to_the_head_it_was_unwatched_a
     let mut server = boot_with(reference());
     let (_c, w, s) = session_with_watcher(&mut server);
     let start = server.registry().cursor(w, &s);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     for n in 0..3 {
         emit(&mut server, 2, &s, n);
     }
@@ -850,13 +654,7 @@ fn an_unwatched_blocked_pair_is_still_repaired_up_to_the_head_it_was_unwatched_a
     let out = tick(&mut server, 5000);
     assert!(seqs(&out, w, Origin::Sync).is_empty());
     assert_eq!(server.registry().owed(w, &s), Some(head));
-    server.handle(
-        5001,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 5001, w, TransportHealth::Open);
     let out = tick(&mut server, 10_000);
     let want: Vec<Seq> = server
         .store()
@@ -902,23 +700,11 @@ fn an_unwatch_repairs_a_blocked_pair_before_it_says_unwatched() {
     let mut server = boot_with(reference());
     let (_c, w, s) = session_with_watcher(&mut server);
     let start = server.registry().cursor(w, &s);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     for n in 0..3 {
         emit(&mut server, 2, &s, n);
     }
-    server.handle(
-        3,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 3, w, TransportHealth::Open);
     assert!(server.registry().is_blocked(w, &s));
     let (response, out) = post(
         &mut server,
@@ -1006,7 +792,7 @@ fn a_receipted_interrupt_makes_the_session_the_senders_active_one() {
     );
     assert_eq!(server.registry().get(k).unwrap().active, Some(s.clone()));
     let token = call_interrupt_token(&out);
-    let out = server.handle(3, ServerInput::InterruptSettled { token, ok: true });
+    let out = settle_interrupt(&mut server, 3, token, true);
     assert_eq!(reply(&out, 9).map(|r| r.status), Some(202));
     let out = emit(&mut server, 4, &s, 1);
     assert_eq!(
@@ -1078,21 +864,9 @@ fn watch_keeps_an_existing_cursor_an_unwatch_forgets_it_and_without_gap_repair_s
     post(&mut server, 1, Some(c), reconnect);
     let cursor = server.registry().cursor(c, &s);
     // A watch of a pair that is watched already keeps its cursor.
-    server.handle(
-        2,
-        ServerInput::SetTransport {
-            conn: c,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 2, c, TransportHealth::Throwing);
     emit(&mut server, 2, &s, 1);
-    server.handle(
-        2,
-        ServerInput::SetTransport {
-            conn: c,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 2, c, TransportHealth::Open);
     post(
         &mut server,
         3,
@@ -1176,13 +950,7 @@ fn reconnect_still_resets_to_last_seq_and_replays_everything_after_it() {
     assert_eq!(server.registry().cursor(c, &s), head);
     assert!(!server.registry().is_blocked(c, &s));
     // A replay onto a throwing transport stops and leaves the pair to sync.
-    server.handle(
-        3,
-        ServerInput::SetTransport {
-            conn: c,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 3, c, TransportHealth::Throwing);
     post(
         &mut server,
         4,
@@ -1202,22 +970,10 @@ fn reconnect_still_resets_to_last_seq_and_replays_everything_after_it() {
 fn without_gap_repair_a_failed_live_send_does_not_block() {
     let mut server = boot_with(ServerParams::default());
     let (_c, w, s) = session_with_watcher(&mut server);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     emit(&mut server, 2, &s, 0);
     assert!(!server.registry().is_blocked(w, &s));
-    server.handle(
-        3,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 3, w, TransportHealth::Open);
     let out = emit(&mut server, 4, &s, 1);
     // The baseline sends live again at once, jumping the cursor over the lost event.
     assert_eq!(
@@ -1232,21 +988,9 @@ fn gap_repair_server_param_alone_blocks_and_repairs() {
     let mut server = boot_with(gap_repair_only());
     assert!(server.registry().gap_repair());
     let (_c, w, s) = session_with_watcher(&mut server);
-    server.handle(
-        1,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Throwing,
-        },
-    );
+    set_transport(&mut server, 1, w, TransportHealth::Throwing);
     emit(&mut server, 2, &s, 0);
-    server.handle(
-        3,
-        ServerInput::SetTransport {
-            conn: w,
-            health: TransportHealth::Open,
-        },
-    );
+    set_transport(&mut server, 3, w, TransportHealth::Open);
     // The filter here is IsActive; the blocked pair is repaired all the same.
     let out = tick(&mut server, 5000);
     assert_eq!(
