@@ -8,6 +8,11 @@
 //! value tree, re-running every candidate and keeping only those that still break the
 //! same invariant; it reads no clock and no shared state, so it is deterministic too.
 //!
+//! Cases run on the engine the configuration names ([`EngineKind::Direct`] by default on
+//! the command line: the fast one). Every shrunk failure is then replayed in the turmoil
+//! engine, the reference, and the summary shows that verdict beside the one it was found
+//! with.
+//!
 //! Nothing here reads the wall clock: the command line measures throughput around it.
 
 use crate::explore::{self, Case};
@@ -17,6 +22,7 @@ use ssesim_model::{revisions, Params};
 use ssesim_oracles::{check, Context, Verdicts, Violation, INVARIANTS, PROBES};
 use ssesim_scenarios::Scenario;
 use ssesim_sim::history::EndVerdict;
+use ssesim_sim::EngineKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fmt::Write as _;
@@ -108,12 +114,18 @@ pub struct Run {
     pub probes: BTreeMap<&'static str, u64>,
 }
 
-/// Runs `scenario` (with its own seed) and judges it. A panic in the engine or the
-/// oracles is caught and reported as an engine error, so one bad case cannot end a
-/// campaign.
+/// Runs `scenario` (with its own seed) in the turmoil engine, the reference (replays,
+/// regression files), and judges it. See [`run_on`].
 pub fn run(scenario: &Scenario, params: &Params) -> Run {
+    run_on(EngineKind::Turmoil, scenario, params)
+}
+
+/// Runs `scenario` (with its own seed) on `engine` and judges it. A panic in the engine or
+/// the oracles is caught and reported as an engine error, so one bad case cannot end a
+/// campaign.
+pub fn run_on(engine: EngineKind, scenario: &Scenario, params: &Params) -> Run {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let report = ssesim_sim::turmoil::run(scenario, params, scenario.seed);
+        let report = ssesim_sim::run(engine, scenario, params, scenario.seed);
         let verdicts = check(&Context::new(scenario, params), &report.history);
         let engine_error = match report.history.end_verdict() {
             Some(EndVerdict::EngineError { detail }) => Some(detail.clone()),
@@ -181,6 +193,8 @@ pub fn par_map<I: Sync, T: Send>(
 /// A campaign: which cases, on which revisions, how.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The engine the cases run on (shrunk failures are replayed in turmoil as well).
+    pub engine: EngineKind,
     pub revisions: Vec<String>,
     pub seed: u64,
     /// The campaign's size: case indices `0..cases` (all shards together).
@@ -219,7 +233,13 @@ struct RevisionOutcome {
     probes_hit: Vec<&'static str>,
 }
 
-fn run_case(seed: u64, index: u64, revisions: &[String], params: &[Params]) -> CaseOutcome {
+fn run_case(
+    engine: EngineKind,
+    seed: u64,
+    index: u64,
+    revisions: &[String],
+    params: &[Params],
+) -> CaseOutcome {
     let case = explore::case(seed, index);
     let key = explore::case_key(seed, index);
     let mut steps = 0;
@@ -230,7 +250,7 @@ fn run_case(seed: u64, index: u64, revisions: &[String], params: &[Params]) -> C
             let scenario =
                 case.to_scenario(rev, explore::engine_seed(&key), case_name(seed, index));
             steps = scenario.steps.len();
-            let r = run(&scenario, params);
+            let r = run_on(engine, &scenario, params);
             RevisionOutcome {
                 failed: r.verdicts.failed_ids(),
                 engine_error: r.engine_error.is_some(),
@@ -261,6 +281,9 @@ pub fn case_name(seed: u64, index: u64) -> String {
 pub struct Summary {
     /// [`SUMMARY_FORMAT`].
     pub format: String,
+    /// The engine the cases ran on (summaries from before engines were chosen: turmoil).
+    #[serde(default = "turmoil")]
+    pub engine: EngineKind,
     pub seed: u64,
     /// The campaign's size: case indices `0..cases`, all shards together.
     pub cases: u64,
@@ -336,8 +359,45 @@ pub struct ShrunkSummary {
     pub steps: usize,
     /// Runs spent shrinking.
     pub runs: u64,
-    /// Every invariant the shrunk scenario breaks on the revision.
+    /// Every invariant the shrunk scenario breaks on the revision (on the campaign's
+    /// engine).
     pub violations: Vec<String>,
+    /// The same scenario replayed in the turmoil engine: what it breaks there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turmoil_violations: Option<Vec<String>>,
+}
+
+fn turmoil() -> EngineKind {
+    EngineKind::Turmoil
+}
+
+/// What a scenario breaks on a revision when replayed in the turmoil engine (its failed
+/// invariants' ids). A shrink on turmoil itself has the answer already.
+pub fn turmoil_verdict(
+    engine: EngineKind,
+    scenario: &Scenario,
+    params: &Params,
+    verdicts: &Verdicts,
+) -> Vec<String> {
+    let verdicts = match engine {
+        EngineKind::Turmoil => verdicts.clone(),
+        EngineKind::Direct => run(scenario, params).verdicts,
+    };
+    verdicts
+        .failed_ids()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// How a turmoil replay compares, for the text summaries.
+fn turmoil_note(found: &[String], turmoil: Option<&Vec<String>>) -> String {
+    match turmoil {
+        None => String::new(),
+        Some(t) if t == found => "; turmoil replay: the same".to_string(),
+        Some(t) if t.is_empty() => "; turmoil replay: breaks nothing".to_string(),
+        Some(t) => format!("; turmoil replay breaks {}", t.join(", ")),
+    }
 }
 
 impl Summary {
@@ -367,7 +427,8 @@ impl Summary {
             .map_or(String::new(), |sh| format!(" (shard {sh})"));
         let _ = writeln!(
             out,
-            "explore: seed {}, case indices 0..{}{shard}: {} cases x {} revisions = {} runs, {} shrinking runs",
+            "explore ({} engine): seed {}, case indices 0..{}{shard}: {} cases x {} revisions = {} runs, {} shrinking runs",
+            s.engine,
             s.seed,
             s.cases,
             s.cases_run,
@@ -414,7 +475,12 @@ impl Summary {
                     .shrunk
                     .as_ref()
                     .map_or("(not shrunk)".to_string(), |sh| {
-                        format!("{} ({} steps)", sh.path, sh.steps)
+                        format!(
+                            "{} ({} steps{})",
+                            sh.path,
+                            sh.steps,
+                            turmoil_note(&sh.violations, sh.turmoil_violations.as_ref())
+                        )
                     });
                 let _ = writeln!(
                     out,
@@ -552,7 +618,7 @@ pub fn explore(cfg: &Config, progress: &mut dyn FnMut(Progress)) -> Result<Summa
     let outcomes = par_map(
         &indices,
         cfg.jobs,
-        &|&index| run_case(cfg.seed, index, &cfg.revisions, &params),
+        &|&index| run_case(cfg.engine, cfg.seed, index, &cfg.revisions, &params),
         &mut |done, o: &CaseOutcome| {
             if o.per_revision.iter().any(|r| !r.failed.is_empty()) {
                 failing += 1;
@@ -634,6 +700,7 @@ pub fn explore(cfg: &Config, progress: &mut dyn FnMut(Progress)) -> Result<Summa
                     explore::key_text(&key)
                 );
                 let shrunk = shrink(
+                    cfg.engine,
                     &key,
                     rev,
                     inv,
@@ -673,12 +740,14 @@ pub fn explore(cfg: &Config, progress: &mut dyn FnMut(Progress)) -> Result<Summa
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
+                turmoil_violations: Some(shrunk.turmoil_violations),
             });
         }
     }
 
     Ok(Summary {
         format: SUMMARY_FORMAT.to_string(),
+        engine: cfg.engine,
         seed: cfg.seed,
         cases: cfg.cases,
         shard: (cfg.shard != Shard::WHOLE).then(|| cfg.shard.to_string()),
@@ -751,10 +820,11 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
         let same = p.seed == first.seed
             && p.cases == first.cases
             && p.revisions == first.revisions
-            && p.shrink_budget == first.shrink_budget;
+            && p.shrink_budget == first.shrink_budget
+            && p.engine == first.engine;
         if !same {
             return Err(format!(
-                "summary {} is of another campaign (seed, cases, revisions and shrink budget must all match the first)",
+                "summary {} is of another campaign (engine, seed, cases, revisions and shrink budget must all match the first)",
                 i + 1
             ));
         }
@@ -849,19 +919,26 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
 pub struct Shrunk {
     /// The minimal scenario found, with its `expect` block for the revision.
     pub scenario: Scenario,
-    /// What it breaks on the revision (the shrink target among them).
+    /// What it breaks on the revision (the shrink target among them), on the engine it
+    /// was shrunk on.
     pub verdicts: Verdicts,
+    /// What it breaks when replayed in the turmoil engine (the ids).
+    pub turmoil_violations: Vec<String>,
     pub original_steps: usize,
     /// Simulation runs spent, the first (the original case) included.
     pub runs: u64,
 }
 
-/// Shrinks the case with `key` on `revision` to a minimal scenario that still breaks
-/// `invariant`: first along the case's proptest value tree (`simplify` while the candidate
-/// still fails, `complicate` when it passes), then by deleting single steps, unused tabs
-/// and sessions, and the queue override. At most `max_runs` simulation runs; candidates
-/// already judged are not run again. Deterministic: same key, same result.
+/// Shrinks the case with `key` on `revision`, running it on `engine`, to a minimal
+/// scenario that still breaks `invariant`: first along the case's proptest value tree
+/// (`simplify` while the candidate still fails, `complicate` when it passes), then by
+/// deleting single steps, unused tabs and sessions, and the queue override. At most
+/// `max_runs` simulation runs; candidates already judged are not run again. The result is
+/// replayed in turmoil (one more run, not counted, unless `engine` is turmoil).
+/// Deterministic: same key, same result.
+#[allow(clippy::too_many_arguments)]
 pub fn shrink(
+    engine: EngineKind,
     key: &[u8; 32],
     revision: &str,
     invariant: &str,
@@ -882,7 +959,7 @@ pub fn shrink(
             return v.clone();
         }
         *runs += 1;
-        let r = run(s, &params);
+        let r = run_on(engine, s, &params);
         let v = r.verdicts.failed(invariant).then_some(r.verdicts);
         judged.insert(text, v.clone());
         v
@@ -971,11 +1048,12 @@ pub fn shrink(
     }
 
     best.description = format!(
-        "Shrunk by ssesim from {origin}: {} steps to {} in {runs} runs; breaks {invariant} on {revision}. {}",
+        "Shrunk by ssesim on the {engine} engine from {origin}: {} steps to {} in {runs} runs; breaks {invariant} on {revision}. {}",
         original.steps.len(),
         best.steps.len(),
         original.description
     );
+    let turmoil_violations = turmoil_verdict(engine, &best, &params, &verdicts);
     best.expect = BTreeMap::from([(
         revision.to_string(),
         verdicts
@@ -987,6 +1065,7 @@ pub fn shrink(
     Ok(Shrunk {
         scenario: best,
         verdicts,
+        turmoil_violations,
         original_steps: original.steps.len(),
         runs,
     })
@@ -995,6 +1074,8 @@ pub fn shrink(
 /// A search for the first case that breaks an invariant.
 #[derive(Clone, Debug)]
 pub struct HuntConfig {
+    /// The engine the cases run on (the shrunk failure is replayed in turmoil as well).
+    pub engine: EngineKind,
     pub revision: String,
     /// The invariant to find; `None`: any.
     pub invariant: Option<&'static str>,
@@ -1033,8 +1114,10 @@ pub struct Found {
     pub shrunk_steps: usize,
     pub shrink_runs: u64,
     pub path: PathBuf,
-    /// The shrunk scenario's violations on the revision.
+    /// The shrunk scenario's violations on the revision (on the hunt's engine).
     pub violations: Vec<Violation>,
+    /// The invariants it breaks when replayed in the turmoil engine.
+    pub turmoil_violations: Vec<String>,
 }
 
 /// Runs cases `0, 1, 2, ...` of the campaign with `seed` on one revision until one breaks
@@ -1057,7 +1140,7 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
                     break;
                 }
                 let scenario = explore::case_scenario(cfg.seed, i, &cfg.revision);
-                let r = run(&scenario, params);
+                let r = run_on(cfg.engine, &scenario, params);
                 let hit = match cfg.invariant {
                     Some(inv) => r.verdicts.failed(inv).then_some(inv),
                     None => r.verdicts.failed_ids().first().copied(),
@@ -1094,6 +1177,7 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
         explore::key_text(&key)
     );
     let shrunk = shrink(
+        cfg.engine,
         &key,
         &cfg.revision,
         inv,
@@ -1118,6 +1202,7 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
             shrink_runs: shrunk.runs,
             path,
             violations: shrunk.verdicts.violations.clone(),
+            turmoil_violations: shrunk.turmoil_violations,
         }),
     })
 }

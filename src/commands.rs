@@ -6,28 +6,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use ssesim::campaign::{self, HuntConfig, HuntProgress, Progress, Shard, Summary};
 use ssesim_model::revisions;
+use ssesim_sim::EngineKind;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// Wall-clock time for the throughput figures and `wall_ms` of the output. It is read only
-/// to print; no result depends on it. This is the one place the bench reads the wall clock
-/// (clippy.toml bans it everywhere else).
-#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-mod wall {
-    pub struct Stopwatch(std::time::Instant);
-
-    impl Stopwatch {
-        pub fn start() -> Self {
-            Stopwatch(std::time::Instant::now())
-        }
-
-        pub fn ms(&self) -> u64 {
-            self.0.elapsed().as_millis() as u64
-        }
-    }
-}
-
-use wall::Stopwatch;
+use crate::wall::Stopwatch;
 
 /// Cases of the default campaign (`ssesim` with no arguments), per revision.
 pub const DEFAULT_CASES: u64 = 80;
@@ -112,6 +96,7 @@ impl Meter {
 }
 
 pub struct ExploreArgs {
+    pub engine: EngineKind,
     pub revision: String,
     pub cases: u64,
     pub seed: u64,
@@ -171,6 +156,7 @@ fn run_campaign(cfg: &campaign::Config, quiet: bool) -> Result<Summary, Failure>
 
 pub fn explore(args: ExploreArgs) -> Result<u8, Failure> {
     let cfg = campaign::Config {
+        engine: args.engine,
         revisions: revision_list(&args.revision)?,
         seed: args.seed,
         cases: args.cases,
@@ -197,6 +183,7 @@ fn to_json(summary: &Summary) -> Result<String, Failure> {
 /// revision x invariant matrix.
 pub fn default_campaign() -> Result<u8, Failure> {
     let cfg = campaign::Config {
+        engine: EngineKind::Direct,
         revisions: revisions::NAMES.iter().map(|s| s.to_string()).collect(),
         seed: 1,
         cases: DEFAULT_CASES,
@@ -216,6 +203,7 @@ pub fn default_campaign() -> Result<u8, Failure> {
 }
 
 pub struct HuntArgs {
+    pub engine: EngineKind,
     pub revision: String,
     pub invariant: Option<String>,
     pub max_cases: u64,
@@ -235,6 +223,7 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
         .transpose()
         .map_err(|e| Failure(2, e))?;
     let cfg = HuntConfig {
+        engine: args.engine,
         revision: args.revision.clone(),
         invariant,
         seed: args.seed,
@@ -263,6 +252,7 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
     if args.json {
         let out = json!({
             "found": f.is_some(),
+            "engine": args.engine,
             "revision": args.revision,
             "invariant": f.map(|f| f.invariant),
             "seed": args.seed,
@@ -277,13 +267,15 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
             "case_seed": f.map(|f| f.case_seed),
             "proptest_seed": f.map(|f| f.proptest_seed.clone()),
             "violations": f.map(|f| &f.violations),
+            "turmoil_violations": f.map(|f| &f.turmoil_violations),
         });
         println!("{out}");
     } else if let Some(f) = f {
         println!(
-            "found {} on {} after {} cases in {:.2} s (case {}, seed {}, {})",
+            "found {} on {} ({} engine) after {} cases in {:.2} s (case {}, seed {}, {})",
             f.invariant,
             args.revision,
+            args.engine,
             result.cases,
             wall_ms as f64 / 1000.0,
             f.index,
@@ -304,11 +296,27 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
                 v.invariant, v.at_ms, v.detail
             );
         }
+        let found: BTreeSet<&str> = f.violations.iter().map(|v| v.invariant.as_str()).collect();
+        let turmoil: BTreeSet<&str> = f.turmoil_violations.iter().map(String::as_str).collect();
+        println!(
+            "replayed in turmoil: {}",
+            if turmoil == found {
+                "the same invariants broken".to_string()
+            } else if turmoil.is_empty() {
+                "breaks nothing".to_string()
+            } else {
+                format!(
+                    "breaks {}",
+                    turmoil.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }
+        );
         println!("replay it with: ssesim replay {}", f.path.display());
     } else {
         println!(
-            "nothing found on {} in {} cases ({:.1} s, seed {})",
+            "nothing found on {} ({} engine) in {} cases ({:.1} s, seed {})",
             args.revision,
+            args.engine,
             result.cases,
             total_ms as f64 / 1000.0,
             args.seed
@@ -346,4 +354,35 @@ fn read_summary(path: &Path) -> Result<Summary, Failure> {
             ),
         )
     })
+}
+
+/// `ssesim check`: the bounded exhaustive search, with a line per finished level.
+pub fn check(
+    mut cfg: ssesim::check::CheckConfig,
+    jobs_flag: Option<usize>,
+    as_json: bool,
+) -> Result<u8, Failure> {
+    cfg.jobs = jobs(jobs_flag)?;
+    ssesim::check::validate(&cfg).map_err(|e| Failure(2, e))?;
+    let clock = Stopwatch::start();
+    let report = ssesim::check::check(&cfg, &mut |depth, done, total| {
+        if done == total {
+            eprintln!("check: depth {depth}: {total} states run");
+        }
+    })
+    .map_err(|e| Failure(2, e))?;
+    let wall_ms = clock.ms();
+    if as_json {
+        let mut v = serde_json::to_value(&report).expect("the report serialises");
+        v["wall_ms"] = json!(wall_ms);
+        println!("{v}");
+    } else {
+        print!("{}", report.to_text());
+        println!(
+            "wall time {:.1} s ({:.0} states/s)",
+            wall_ms as f64 / 1000.0,
+            report.states_explored as f64 * 1000.0 / wall_ms.max(1) as f64
+        );
+    }
+    Ok(u8::from(!report.counterexamples.is_empty()))
 }

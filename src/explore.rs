@@ -205,23 +205,7 @@ use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestR
 
 /// Every fault kind a case may enable (swarm testing), in the order of `Action`'s fault
 /// variants: the whole fault vocabulary of `scenarios/src/step.rs`.
-pub const FAULT_KINDS: [&str; 15] = [
-    "crash",
-    "crash_at_interrupt",
-    "restart",
-    "bounce",
-    "partition",
-    "repair",
-    "hold",
-    "release",
-    "latency",
-    "drop_connection",
-    "inject_status",
-    "lose_response",
-    "interrupt_fails",
-    "double_welcome",
-    "transport_throws",
-];
+pub const FAULT_KINDS: &[&str] = ssesim_scenarios::Action::FAULT_NAMES;
 
 /// The most tabs, sessions and fault steps a case has.
 pub const MAX_CLIENTS: u32 = 3;

@@ -5,7 +5,9 @@
 //! user input. With no command, `ssesim` runs a short campaign over every revision and
 //! prints the revision x invariant matrix.
 
+mod bench;
 mod commands;
+mod wall;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -13,6 +15,7 @@ use ssesim::campaign::{Shard, DEFAULT_OUT, DEFAULT_SHRINK_RUNS};
 use ssesim_model::revisions;
 use ssesim_scenarios::Scenario;
 use ssesim_sim::history::EndVerdict;
+use ssesim_sim::EngineKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,6 +43,10 @@ enum Command {
         /// A revision, a comma-separated list, or `all`.
         #[arg(long, default_value = "all")]
         revision: String,
+        /// The engine the cases run on: `direct` or `turmoil` (shrunk failures are replayed
+        /// in turmoil either way).
+        #[arg(long, default_value = "direct")]
+        engine: EngineKind,
         /// The campaign's size: case indices 0..N (all shards together).
         #[arg(long, default_value_t = 200)]
         cases: u64,
@@ -70,6 +77,10 @@ enum Command {
     Hunt {
         #[arg(long)]
         revision: String,
+        /// The engine the cases run on: `direct` or `turmoil` (the shrunk failure is
+        /// replayed in turmoil either way).
+        #[arg(long, default_value = "direct")]
+        engine: EngineKind,
         /// The invariant to find (default: any).
         #[arg(long)]
         invariant: Option<String>,
@@ -99,10 +110,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run one scenario file in the turmoil engine.
+    /// Run one scenario file (in the turmoil engine unless told otherwise).
     Replay {
         /// The scenario file (JSON; see scenarios/FORMAT.md).
         file: PathBuf,
+        /// The engine: `turmoil` or `direct`.
+        #[arg(long, default_value = "turmoil")]
+        engine: EngineKind,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -139,6 +153,39 @@ enum Command {
         #[arg(long)]
         index: Option<u64>,
     },
+    /// Bounded exhaustive search: every schedule of up to DEPTH moves (sends, reconnects,
+    /// double welcomes, latency spikes, crashes, lost replies) at every moment something
+    /// happens, on the direct engine, states already seen skipped; a shortest
+    /// counterexample per broken invariant, written as a scenario file.
+    Check {
+        #[arg(long)]
+        revision: String,
+        #[arg(long, default_value_t = 3)]
+        depth: u32,
+        #[arg(long, default_value_t = 1)]
+        clients: u32,
+        #[arg(long, default_value_t = 1)]
+        sessions: u32,
+        /// Worker threads (default: the machine's parallelism); results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Where the counterexamples are written.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
+        out: PathBuf,
+    },
+    /// Performance figures: both engines on the standard scenario, turmoil's tick, oracle
+    /// cost and growth, exhaustive states per second, and the direct/turmoil ratio.
+    Bench {
+        /// Print one JSON object (with `ratio_direct_over_turmoil`).
+        #[arg(long)]
+        json: bool,
+        /// A few runs of each, for a quick look.
+        #[arg(long)]
+        quick: bool,
+    },
     /// List the invariants the oracles check, with their definitions.
     Invariants {
         /// Print JSON instead of a table.
@@ -163,6 +210,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Demo => demo(),
         Command::Explore {
+            engine,
             revision,
             cases,
             seed,
@@ -173,6 +221,7 @@ fn main() -> ExitCode {
             shrink_runs,
             no_shrink,
         } => commands::explore(commands::ExploreArgs {
+            engine,
             revision,
             cases,
             seed,
@@ -185,6 +234,7 @@ fn main() -> ExitCode {
         }),
         Command::Hunt {
             revision,
+            engine,
             invariant,
             max_cases,
             seed,
@@ -193,6 +243,7 @@ fn main() -> ExitCode {
             out,
             shrink_runs,
         } => commands::hunt(commands::HuntArgs {
+            engine,
             revision,
             invariant,
             max_cases,
@@ -203,13 +254,42 @@ fn main() -> ExitCode {
             shrink_runs,
         }),
         Command::Merge { files, json } => commands::merge(&files, json),
+        Command::Check {
+            revision,
+            depth,
+            clients,
+            sessions,
+            jobs,
+            json,
+            out,
+        } => commands::check(
+            ssesim::check::CheckConfig {
+                revision,
+                depth,
+                clients,
+                sessions,
+                jobs: 1,
+                out: Some(out),
+            },
+            jobs,
+            json,
+        ),
+        Command::Bench { json, quick } => bench::run(bench::BenchArgs { json, quick }),
         Command::Replay {
             file,
+            engine,
             seed,
             revision,
             json,
             history,
-        } => replay(&file, seed, revision.as_deref(), json, history.as_deref()),
+        } => replay(
+            &file,
+            engine,
+            seed,
+            revision.as_deref(),
+            json,
+            history.as_deref(),
+        ),
         Command::Matrix { cases, seed, out } => matrix(cases, seed, out.as_deref()),
         Command::Generate {
             seed,
@@ -296,6 +376,7 @@ fn preset(name: &str) -> Result<ssesim_model::Params, Failure> {
 
 fn replay(
     file: &Path,
+    engine: EngineKind,
     seed: Option<u64>,
     revision: Option<&str>,
     as_json: bool,
@@ -307,7 +388,7 @@ fn replay(
     }
     let seed = seed.unwrap_or(scenario.seed);
     let params = preset(&scenario.revision)?;
-    let report = ssesim_sim::turmoil::run(&scenario, &params, seed);
+    let report = ssesim_sim::run(engine, &scenario, &params, seed);
     if let Some(path) = history {
         std::fs::write(path, report.history.to_jsonl()).map_err(|e| {
             Failure(
@@ -327,7 +408,7 @@ fn replay(
         let out = json!({
             "scenario": scenario.name,
             "revision": scenario.revision,
-            "engine": "turmoil",
+            "engine": engine,
             "seed": seed,
             "history_hash": report.history.hash_hex(),
             "verdict": if pass { "pass" } else { "fail" },
@@ -358,7 +439,7 @@ fn replay(
             );
         }
         println!(
-            "\n{}: revision {}, seed {seed}, {} records, hash {}: {}",
+            "\n{}: revision {}, {engine} engine, seed {seed}, {} records, hash {}: {}",
             scenario.name,
             scenario.revision,
             report.history.len(),

@@ -108,93 +108,21 @@ fn the_baseline_fails_the_headline_invariants_somewhere_in_the_catalog() {
     }
 }
 
-/// Spec section 6, and the bugs the spec says the reviewers missed: which catalog file
-/// reproduces each, on which revisions, breaking which invariant.
-const DOCUMENTED: &[(&str, &str, &[&str], &str)] = &[
-    ("B1", "b01-unbounded-requeue", &["r1"], "bounded_queue"),
-    (
-        "B2",
-        "b02-permanent-error-retried",
-        &["r1", "r2"],
-        "bounded_queue",
-    ),
-    (
-        "B3",
-        "b03-stranded-while-healthy",
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-        "liveness",
-    ),
-    ("B4", "b04-endless-cycling", &["r3"], "bounded_queue"),
-    (
-        "budget drop",
-        "b04-endless-cycling",
-        &["r4", "r5", "r6", "r7", "r8", "r9"],
-        "no_silent_send_loss",
-    ),
-    (
-        "B5",
-        "b05-too-many-requests-dropped",
-        &["r3", "r4"],
-        "no_silent_send_loss",
-    ),
-    (
-        "B6",
-        "b06-first-connect-ordering",
-        &["r5", "r6"],
-        "send_order",
-    ),
-    (
-        "B7",
-        "b07-concurrent-flushes",
-        &["r6"],
-        "no_duplicate_dispatch",
-    ),
-    ("B8a", "b08a-skipped-flush", &["r7"], "send_order"),
-    ("B8b", "b08b-mid-flush-stranding", &["r8"], "liveness"),
-    (
-        "B8b loss",
-        "b08b-mid-flush-stranding",
-        &["r8"],
-        "no_silent_send_loss",
-    ),
-    ("B9", "b09-attempt-burn", &["r9"], "no_silent_send_loss"),
-    (
-        "B10",
-        "b10-detached-not-synced",
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-        "no_silent_event_loss",
-    ),
-    (
-        "B11",
-        "b11-replay-gap-skip",
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-        "no_silent_event_loss",
-    ),
-    (
-        "B12 crash",
-        "demo-interrupt-crash",
-        &["baseline"],
-        "server_survives",
-    ),
-    ("B12 storm", "replay-storm", &["baseline"], "bounded_replay"),
-    (
-        "cursor backwards",
-        "replay-storm",
-        &["baseline"],
-        "no_duplicate_apply",
-    ),
-    (
-        "lost reply, second session",
-        "lost-reply-new-session",
-        &["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
-        "no_duplicate_dispatch",
-    ),
-];
-
 #[test]
 fn every_documented_bug_fails_on_the_revisions_the_spec_names() {
     let files = catalog();
-    for (bug, name, revs, id) in DOCUMENTED {
+    for ssesim::bugs::Bug {
+        id: bug,
+        catalog: name,
+        revisions: revs,
+        invariant: id,
+        hunt_revision,
+    } in ssesim::bugs::DOCUMENTED
+    {
+        assert!(
+            revs.contains(hunt_revision),
+            "{bug}: hunted on a revision it shows on"
+        );
         let (path, scenario) = files
             .iter()
             .find(|(p, _)| p.file_stem().is_some_and(|s| s == *name))

@@ -179,6 +179,42 @@ fn a_bad_flag_exits_2() {
 }
 
 #[test]
+fn replay_runs_on_either_engine_and_they_agree() {
+    let file = "scenarios/catalog/demo-interrupt-crash.json";
+    let turmoil = json(&ssesim(&["replay", file, "--json"]));
+    let direct = json(&ssesim(&["replay", file, "--json", "--engine", "direct"]));
+    assert_eq!(turmoil["engine"], "turmoil", "turmoil is replay's default");
+    assert_eq!(direct["engine"], "direct");
+    // The direct engine records turmoil's very history.
+    assert_eq!(direct["history_hash"], turmoil["history_hash"]);
+    assert_eq!(direct["violations"], turmoil["violations"]);
+    let text = stdout(&ssesim(&["replay", file, "--engine", "direct"]));
+    assert!(text.contains("direct engine"), "{text}");
+}
+
+#[test]
+fn an_unknown_engine_names_the_known_ones_and_exits_2() {
+    for args in [
+        &[
+            "replay",
+            "scenarios/catalog/quiet.json",
+            "--engine",
+            "tokio",
+        ][..],
+        &["explore", "--engine", "tokio"][..],
+        &["hunt", "--revision", "r1", "--engine", "tokio"][..],
+    ] {
+        let o = ssesim(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("unknown engine `tokio`") && err.contains("direct, turmoil"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn invariants_lists_the_twelve_stable_ids() {
     let v = json(&ssesim(&["invariants", "--json"]));
     let ids: Vec<&str> = v

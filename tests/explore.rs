@@ -11,6 +11,7 @@ use ssesim::campaign::{self, Config, Shard, Summary};
 use ssesim::explore::{self, DURATION_MS, FAULT_KINDS, HEAL_AT_MS};
 use ssesim_model::revisions;
 use ssesim_scenarios::{load_file, parse_str, Scenario};
+use ssesim_sim::EngineKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -26,8 +27,10 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A campaign on the direct engine, the command line's default.
 fn config(revisions: &[&str], seed: u64, cases: u64, jobs: usize, out: &Path) -> Config {
     Config {
+        engine: EngineKind::Direct,
         revisions: revisions.iter().map(|s| s.to_string()).collect(),
         seed,
         cases,
@@ -172,6 +175,13 @@ fn shrinking_in_a_campaign_does_not_depend_on_jobs_or_shards() {
     );
     for s in &shrunk {
         assert!(Path::new(&s.path).is_file(), "{} was not written", s.path);
+        // Found on the direct engine, replayed in turmoil: the same verdict.
+        assert_eq!(
+            s.turmoil_violations.as_ref(),
+            Some(&s.violations),
+            "{}",
+            s.path
+        );
     }
     let mut parts = Vec::new();
     for k in 1..=2 {
@@ -180,6 +190,30 @@ fn shrinking_in_a_campaign_does_not_depend_on_jobs_or_shards() {
         parts.push(explore(&cfg));
     }
     assert_eq!(campaign::merge(&parts).unwrap(), one);
+}
+
+#[test]
+fn both_engines_give_the_same_campaign() {
+    let out = temp_dir("engines");
+    let mut direct = config(&["baseline", "r6"], 13, 6, 2, &out);
+    direct.shrink_runs = Some(4);
+    let mut turmoil = direct.clone();
+    turmoil.engine = EngineKind::Turmoil;
+    let (d, t) = (explore(&direct), explore(&turmoil));
+    assert_eq!(d.engine, EngineKind::Direct);
+    assert_eq!(t.engine, EngineKind::Turmoil);
+    assert_eq!(
+        Summary {
+            engine: EngineKind::Turmoil,
+            ..d.clone()
+        },
+        t,
+        "the engines disagree on a campaign"
+    );
+    assert!(
+        campaign::merge(&[d, t]).is_err(),
+        "summaries of two engines merged"
+    );
 }
 
 /// Baseline, campaign seed 6: case 6 is the first to kill the server (interrupt()
@@ -192,6 +226,7 @@ fn shrinking_is_deterministic_and_the_file_replays_to_the_same_violations() {
     let key = explore::case_key(SHRINK_SEED, SHRINK_INDEX);
     let shrink = || {
         campaign::shrink(
+            EngineKind::Direct,
             &key,
             "baseline",
             "server_survives",
@@ -210,6 +245,13 @@ fn shrinking_is_deterministic_and_the_file_replays_to_the_same_violations() {
         "nothing was shrunk"
     );
     assert!(a.verdicts.failed("server_survives"));
+    let failed: Vec<String> = a
+        .verdicts
+        .failed_ids()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(a.turmoil_violations, failed, "turmoil's replay disagrees");
     assert_eq!(
         a.scenario.expect.get("baseline"),
         Some(
@@ -330,7 +372,16 @@ fn persist_reference_failure(seed: u64, index: u64, invariant: &str) -> String {
         explore::key_text(&key)
     );
     let name = format!("reference-{invariant}-s{seed}-i{index}");
-    let mut shrunk = campaign::shrink(&key, "reference", invariant, &name, &origin, 150).unwrap();
+    let mut shrunk = campaign::shrink(
+        EngineKind::Direct,
+        &key,
+        "reference",
+        invariant,
+        &name,
+        &origin,
+        150,
+    )
+    .unwrap();
     let mut expect = BTreeMap::new();
     for rev in revisions::NAMES {
         expect.insert(rev.to_string(), run_on(&shrunk.scenario, rev));
@@ -528,7 +579,21 @@ fn hunt_reports_the_first_failure_and_its_shrunk_file() {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
     assert_eq!(v["found"], true);
+    assert_eq!(v["engine"], "direct", "hunt's default engine");
     assert_eq!(v["cases"], SHRINK_INDEX + 1);
+    let found: BTreeSet<&str> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["invariant"].as_str().unwrap())
+        .collect();
+    let turmoil: BTreeSet<&str> = v["turmoil_violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(turmoil, found, "the turmoil replay breaks other invariants");
     let path = v["scenario_path"].as_str().unwrap();
     let scenario = load_file(Path::new(path)).unwrap();
     assert_eq!(

@@ -36,7 +36,7 @@ pub fn run(id: &str, ctx: &Context, f: &Facts) -> Option<Vec<Violation>> {
             if heal + ctx.settle_ms() > ctx.duration_ms {
                 return None;
             }
-            liveness(f, &mut out)
+            liveness(ctx, heal, f, &mut out)
         }
         "connection_hygiene" => connection_hygiene(f, &mut out),
         _ => return None,
@@ -550,7 +550,34 @@ fn followed<'a>(f: &'a Facts, t: &'a TabFacts) -> BTreeSet<&'a SessionId> {
     follow
 }
 
-fn liveness(f: &Facts, out: &mut Found) {
+/// When the app last followed `session` again (watch or switch) after unwatching it,
+/// before `until`; `None` if it never unwatched it.
+fn refollow_ms(t: &TabFacts, session: &SessionId, until: Millis) -> Option<Millis> {
+    let mut unwatched = false;
+    let mut refollowed = None;
+    for (at, msg) in t.watch_calls.iter().filter(|(at, _)| at.ms <= until) {
+        match msg {
+            ClientMsg::Unwatch { session: s } if s == session => unwatched = true,
+            ClientMsg::Watch { session: s } | ClientMsg::SwitchSession { session: s }
+                if s == session && unwatched =>
+            {
+                refollowed = Some(at.ms)
+            }
+            _ => {}
+        }
+    }
+    refollowed
+}
+
+/// A session's lag at the heal can only be caught up at the sync's pace (`batch_limit`
+/// events per pair per tick, the bounded replay), so each batch of it adds a tick to the
+/// settle bound; a lag the run is too short to catch up at that pace is not judged.
+fn liveness(ctx: &Context, heal: Millis, f: &Facts, out: &mut Found) {
+    let sync = &ctx.params.server.sync;
+    let catch_up_ms = |lag: u64| {
+        let batch = sync.batch_limit.max(1) as u64;
+        lag.div_ceil(batch) * sync.interval_ms
+    };
     let Some(end) = f.end else {
         return;
     };
@@ -587,7 +614,21 @@ fn liveness(f: &Facts, out: &mut Found) {
                 .max()
                 .unwrap_or(0);
             let head = f.head_at(s, scenario_end);
-            if have < head {
+            let had_at_heal = t
+                .applied
+                .iter()
+                .filter(|(at, x, _)| x == s && at.ms <= heal)
+                .map(|(_, _, q)| *q)
+                .max()
+                .unwrap_or(0);
+            // Events stored while the app had unwatched the session were not owed: a
+            // transport may start a re-followed session at its head.
+            let refollowed_at = refollow_ms(t, s, heal);
+            let owed_from =
+                refollowed_at.map_or(had_at_heal, |ms| had_at_heal.max(f.head_at(s, ms)));
+            let lag_at_heal = f.head_at(s, heal).saturating_sub(owed_from);
+            let too_short = heal + ctx.settle_ms() + catch_up_ms(lag_at_heal) > ctx.duration_ms;
+            if have < head && !too_short {
                 problems.push(format!("at {s}#{have}, store head is {head}"));
             }
         }
@@ -609,6 +650,8 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
         let mut latest_welcome = None;
         // Where the tab last closed its EventSource (the index of that batch's input).
         let mut last_close: Option<usize> = None;
+        // The stream failed or was closed and no welcome has come since.
+        let mut stream_down = false;
         for (i, b) in t.batches.iter().enumerate() {
             // A reconnect POST is stale once a later welcome replaced its connection or the
             // tab closed the stream it was made for (the guard's `es` check).
@@ -621,10 +664,14 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                 ClientInput::Frame { es, frame } => {
                     if let ssesim_model::ServerEvent::Welcome { connection_id, .. } = frame.data {
                         latest_welcome = Some(connection_id);
+                        stream_down = false;
                     }
                     stale_callback(*tab, t, i, *es, b, out);
                 }
-                ClientInput::StreamError { es } => stale_callback(*tab, t, i, *es, b, out),
+                ClientInput::StreamError { es } => {
+                    stream_down = true;
+                    stale_callback(*tab, t, i, *es, b, out)
+                }
                 ClientInput::PostDone { req, outcome } => {
                     let Some(post) = t.posts.get(req) else {
                         continue;
@@ -636,7 +683,11 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
                     // A stale reconnect reply is rightly ignored: that is the staleness
                     // guard doing its job.
-                    if is_404 && !reacted && !stale(post) {
+                    // A replay request whose stream is already gone is answered by the
+                    // reconnect under way: there is nothing to take as success.
+                    let replay_on_dead_stream =
+                        matches!(post.body, ClientMsg::Reconnect { .. }) && stream_down;
+                    if is_404 && !reacted && !stale(post) && !replay_on_dead_stream {
                         out.add(
                             b.at,
                             vec![post.at.idx, b.at.idx],
@@ -666,6 +717,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                 .any(|o| matches!(o, ClientOutput::CloseStream { .. }))
             {
                 last_close = Some(b.at.idx);
+                stream_down = true;
             }
         }
     }

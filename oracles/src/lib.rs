@@ -87,7 +87,7 @@ pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         id: "liveness",
         kind: Kind::Liveness,
-        definition: "within the settle bound after the last fault heals, every connected tab is connected, its queue and requests drained, and at the store's head for every session it tracks",
+        definition: "within the settle bound after the last fault heals, every connected tab is connected, its queue and requests drained, and at the store's head for every session it tracks (a session's lag at the heal adds one sync interval per batch the bounded sync needs to catch it up; a lag the run is too short for is not judged)",
     },
     Invariant {
         id: "connection_hygiene",

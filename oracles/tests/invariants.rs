@@ -1561,6 +1561,79 @@ fn liveness_fires_for_a_tab_behind_the_store_head() {
     assert_names(x, &["tab0", "at s1#5, store head is 6"]);
 }
 
+/// `n` agent outputs stored in s1 at `at` (#6 onwards) that never reach the tab.
+fn backlog(n: Seq, at: Millis) -> H {
+    let mut h = healthy().server_in(
+        at,
+        ServerInput::AgentEmit {
+            session: sid("s1"),
+            n: 2,
+        },
+    );
+    for seq in 6..6 + n {
+        h = h.appended(at, output_ev("s1", seq, 2));
+    }
+    h
+}
+
+#[test]
+fn liveness_leaves_unjudged_a_backlog_the_bounded_sync_cannot_catch_up_in_time() {
+    // 300 events behind at the heal: at 50 per pair per 5 s tick that is 30 s on top of the
+    // 80 s settle bound, past the scenario's end.
+    let v = run(backlog(300, 600));
+    holds(&v, "liveness");
+    // Judged again once the run is long enough for that pace.
+    let long = Context {
+        duration_ms: HEAL + ctx().settle_ms() + 30_000,
+        ..ctx()
+    };
+    let v = check(&long, &backlog(300, 600).end());
+    let x = fired(&v, "liveness");
+    assert_names(x, &["at s1#5, store head is 305"]);
+}
+
+#[test]
+fn liveness_fires_for_a_backlog_stored_while_the_session_was_unwatched() {
+    // Unwatched at 550, 300 events stored at 600, watched again at 700: those events were
+    // not owed, so a transport can start the pair at the head; crawling through them at
+    // the sync's pace is no excuse.
+    let unwatch = ClientMsg::Unwatch { session: sid("s1") };
+    let watch = watch_msg("s1");
+    let mut h = healthy()
+        .client_in(
+            0,
+            550,
+            ClientInput::Send {
+                msg: unwatch.clone(),
+            },
+        )
+        .client_out(0, 550, returned(&unwatch));
+    h = h.server_in(
+        600,
+        ServerInput::AgentEmit {
+            session: sid("s1"),
+            n: 2,
+        },
+    );
+    for seq in 6..306 {
+        h = h.appended(600, output_ev("s1", seq, 2));
+    }
+    let h = h
+        .client_in(0, 700, ClientInput::Send { msg: watch.clone() })
+        .client_out(0, 700, returned(&watch));
+    let v = run(h);
+    let x = fired(&v, "liveness");
+    assert_names(x, &["at s1#5, store head is 305"]);
+}
+
+#[test]
+fn liveness_fires_for_a_backlog_stored_after_the_heal() {
+    // The same 300 events stored after the heal were owed live, not by catch-up.
+    let v = run(backlog(300, HEAL + 100));
+    let x = fired(&v, "liveness");
+    assert_names(x, &["at s1#5, store head is 305"]);
+}
+
 #[test]
 fn liveness_fires_for_queued_sends_and_requests_in_flight() {
     let m2 = prompt(Some("s1"), "m2");
@@ -1779,6 +1852,47 @@ fn connection_hygiene_fires_for_a_404_taken_as_success() {
     let x = fired(&v, "connection_hygiene");
     assert_eq!(x.at_ms, 303);
     assert_names(x, &["tab0", "r2", "send m1", "404", "c1.1"]);
+}
+
+/// A replay request (reconnect POST r3 for c1.1) in flight when the stream fails; the 404
+/// that answers it changes nothing in the client (`reacts`: it re-queues instead).
+fn replay_404_after_stream_failed(stream_fails: bool, reacts: bool) -> H {
+    let r = reconnect_msg(&[("s1", 5)]);
+    let mut h = healthy().client_out(0, 400, post(3, c(C1), &r));
+    if stream_fails {
+        h = h
+            .client_in(0, 500, ClientInput::StreamError { es: EsId(1) })
+            .client_out(0, 500, ClientOutput::App(AppNotice::Close));
+    }
+    h = h
+        .request(1502, C1, &r)
+        .respond(1502, 404)
+        .post_done(0, 1503, 3, 404);
+    if reacts {
+        h = h.queue(0, 1503, 1);
+    }
+    h
+}
+
+#[test]
+fn connection_hygiene_holds_for_a_replay_404_while_the_stream_is_already_down() {
+    // The reconnect under way answers it: there is nothing to take as success.
+    holds(
+        &run(replay_404_after_stream_failed(true, false)),
+        "connection_hygiene",
+    );
+}
+
+#[test]
+fn connection_hygiene_fires_for_a_replay_404_ignored_on_a_live_stream() {
+    let v = run(replay_404_after_stream_failed(false, false));
+    let x = fired(&v, "connection_hygiene");
+    assert_names(x, &["tab0", "r3", "reconnect", "404", "c1.1"]);
+    // Reacting to it is fine either way.
+    holds(
+        &run(replay_404_after_stream_failed(false, true)),
+        "connection_hygiene",
+    );
 }
 
 /// Two welcomes on es1 in a row; each sends a reconnect POST.

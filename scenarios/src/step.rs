@@ -254,6 +254,9 @@ impl Action {
         "transport_throws",
     ];
 
+    /// The fault vocabulary's names: the tail of [`Self::NAMES`], from `crash` on.
+    pub const FAULT_NAMES: &'static [&'static str] = Self::NAMES.split_at(14).1;
+
     /// The action's name, as written in `do`.
     pub fn name(&self) -> &'static str {
         use Action::*;

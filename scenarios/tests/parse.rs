@@ -97,6 +97,18 @@ fn parses_a_full_example() {
     let mut all = Action::NAMES.to_vec();
     all.sort_unstable();
     assert_eq!(names, all, "FULL should use every action");
+    // The fault names are exactly the actions `is_fault` says are faults.
+    let mut faults: Vec<&str> = s
+        .steps
+        .iter()
+        .filter(|st| st.action.is_fault())
+        .map(|st| st.action.name())
+        .collect();
+    faults.sort_unstable();
+    faults.dedup();
+    let mut fault_names = Action::FAULT_NAMES.to_vec();
+    fault_names.sort_unstable();
+    assert_eq!(faults, fault_names);
 
     assert_eq!(
         s.steps[3].action,

@@ -1,48 +1,11 @@
 //! Same scenario and seed, byte-identical history: checked over many seeds, with the first
 //! differing record printed on a mismatch.
 
+mod common;
+
+use common::busy;
 use ssesim_model::revisions;
-use ssesim_scenarios::{parse_str, Scenario};
 use ssesim_sim::turmoil::run;
-
-/// Two tabs, two sessions, and a fault of most kinds, so that latency draws, reconnects
-/// and replays all depend on the seed.
-const BUSY: &str = r#"{
-  "schema": 1,
-  "name": "determinism-busy",
-  "topology": { "clients": 2, "sessions": ["s1", "s2"] },
-  "network": { "min_latency_ms": 1, "max_latency_ms": 20, "es_retry_ms": 200, "es_idle_timeout_ms": 800, "fetch_timeout_ms": 500, "restart_after_ms": 150 },
-  "constants": { "sync_interval_ms": 500, "heartbeat_ms": 300 },
-  "duration_ms": 2500,
-  "heal_at_ms": 1800,
-  "steps": [
-    { "at_ms": 20, "do": "watch", "client": 0, "session": "s1" },
-    { "at_ms": 20, "do": "switch", "client": 1, "session": "s2" },
-    { "at_ms": 50, "do": "emit", "session": "s1", "count": 20, "every_ms": 7 },
-    { "at_ms": 60, "do": "emit", "session": "s2", "count": 20, "every_ms": 11 },
-    { "at_ms": 100, "do": "send", "client": 0, "session": "s1" },
-    { "at_ms": 101, "do": "send", "client": 1, "session": "s2" },
-    { "at_ms": 150, "do": "lose_response", "endpoint": "send" },
-    { "at_ms": 160, "do": "send", "client": 0, "session": "s1" },
-    { "at_ms": 200, "do": "double_welcome", "client": 1, "gap_ms": 2 },
-    { "at_ms": 300, "do": "inject_status", "endpoint": "send", "status": 503, "count": 2 },
-    { "at_ms": 310, "do": "send", "client": 1, "session": "s2" },
-    { "at_ms": 400, "do": "partition", "client": 0 },
-    { "at_ms": 450, "do": "send", "client": 0, "session": "s1" },
-    { "at_ms": 700, "do": "repair", "client": 0 },
-    { "at_ms": 800, "do": "interrupt_fails" },
-    { "at_ms": 820, "do": "interrupt", "client": 1, "session": "s2" },
-    { "at_ms": 900, "do": "send", "client": 1 },
-    { "at_ms": 1000, "do": "drop_connection", "client": 0 },
-    { "at_ms": 1050, "do": "send", "client": 0, "session": "s1" },
-    { "at_ms": 1200, "do": "hidden", "client": 1 },
-    { "at_ms": 1400, "do": "visible", "client": 1 }
-  ]
-}"#;
-
-fn busy() -> Scenario {
-    parse_str(BUSY).expect("the determinism scenario parses")
-}
 
 fn seeds() -> std::ops::Range<u64> {
     // Override with SSESIM_DETERMINISM_SEEDS=N for a longer local run.

@@ -1,8 +1,10 @@
-//! Every fault kind, end to end in the turmoil engine on the baseline.
+//! Every fault kind, end to end on the baseline, in both engines.
 //!
 //! Each test runs one `scenarios/catalog/fault-*.json` file, asserts the fault's specific
 //! effect on concrete history records, and runs the same scenario with the fault step(s)
-//! removed to show the effect is absent there, so no injection is inert.
+//! removed to show the effect is absent there, so no injection is inert. Every such test
+//! is a function of the engine, run once per engine (the modules `turmoil` and `direct`
+//! at the end of the file).
 
 mod common;
 
@@ -115,9 +117,8 @@ fn the_catalog_exercises_every_fault_kind() {
 
 // --- process faults ----------------------------------------------------------------------
 
-#[test]
-fn crash_takes_the_server_down_for_good_without_a_supervisor() {
-    let (h, control) = run_both("fault-crash");
+fn crash_takes_the_server_down_for_good_without_a_supervisor(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-crash");
 
     assert_eq!(server_downs(&h), vec![(500, "crash step")]);
     assert_eq!(
@@ -146,12 +147,11 @@ fn crash_takes_the_server_down_for_good_without_a_supervisor() {
     assert!(quiescent(&control));
 }
 
-#[test]
-fn restart_boots_the_server_from_the_surviving_store() {
+fn restart_boots_the_server_from_the_surviving_store(e: EngineKind) {
     let s = catalog("fault-restart");
-    let h = run(&s);
-    let no_restart = run(&without(&s, |a| matches!(a, Action::Restart)));
-    let control = run(&without_faults(&s));
+    let h = run(e, &s);
+    let no_restart = run(e, &without(&s, |a| matches!(a, Action::Restart)));
+    let control = run(e, &without_faults(&s));
 
     assert_eq!(server_downs(&h), vec![(500, "crash step")]);
     assert_eq!(server_ups(&h), vec![(0, 1), (1500, 2)]);
@@ -199,9 +199,8 @@ fn restart_boots_the_server_from_the_surviving_store() {
     assert_eq!(server_ups(&control), vec![(0, 1)]);
 }
 
-#[test]
-fn bounce_crashes_and_restarts_at_the_same_instant() {
-    let (h, control) = run_both("fault-bounce");
+fn bounce_crashes_and_restarts_at_the_same_instant(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-bounce");
 
     assert_eq!(server_downs(&h), vec![(500, "bounce")]);
     assert_eq!(server_ups(&h), vec![(0, 1), (500, 2)]);
@@ -228,9 +227,8 @@ fn bounce_crashes_and_restarts_at_the_same_instant() {
     assert!(streams_lost(&control, TAB).is_empty());
 }
 
-#[test]
-fn crash_at_interrupt_persists_the_message_but_never_gives_it_to_the_agent() {
-    let (h, control) = run_both("fault-crash-at-interrupt");
+fn crash_at_interrupt_persists_the_message_but_never_gives_it_to_the_agent(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-crash-at-interrupt");
 
     // The message is stored (and echoed) with interrupt=true...
     let (stored_at, e) = user_message(&h, "stop-now").expect("interrupt message persisted");
@@ -269,9 +267,8 @@ fn crash_at_interrupt_persists_the_message_but_never_gives_it_to_the_agent() {
     assert_eq!(status_of(&control, TAB, "stop-now"), Some(202));
 }
 
-#[test]
-fn interrupt_failure_is_an_unhandled_rejection_that_kills_the_baseline_server() {
-    let (h, control) = run_both("fault-interrupt-fails");
+fn interrupt_failure_is_an_unhandled_rejection_that_kills_the_baseline_server(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-interrupt-fails");
 
     assert!(user_message(&h, "stop-now").is_some());
     // The REST handler answered 202 before interrupt() settled.
@@ -299,12 +296,11 @@ fn interrupt_failure_is_an_unhandled_rejection_that_kills_the_baseline_server() 
 
 // --- network faults ----------------------------------------------------------------------
 
-#[test]
-fn partition_both_ways_loses_the_send_and_the_stream_until_repaired() {
+fn partition_both_ways_loses_the_send_and_the_stream_until_repaired(e: EngineKind) {
     let s = catalog("fault-partition-both");
-    let h = run(&s);
-    let control = run(&without(&s, |a| matches!(a, Action::Partition { .. })));
-    let no_repair = run(&without(&s, |a| matches!(a, Action::Repair { .. })));
+    let h = run(e, &s);
+    let control = run(e, &without(&s, |a| matches!(a, Action::Partition { .. })));
+    let no_repair = run(e, &without(&s, |a| matches!(a, Action::Repair { .. })));
     let n2 = agent_output_seq(&h, 2).unwrap();
 
     // The send during the partition fails and never reaches the server.
@@ -341,12 +337,11 @@ fn partition_both_ways_loses_the_send_and_the_stream_until_repaired() {
     assert!(!quiescent(&no_repair));
 }
 
-#[test]
-fn partition_to_server_loses_the_tabs_posts_but_not_the_servers_events() {
+fn partition_to_server_loses_the_tabs_posts_but_not_the_servers_events(e: EngineKind) {
     let s = catalog("fault-partition-to-server");
-    let h = run(&s);
-    let control = run(&without(&s, |a| matches!(a, Action::Partition { .. })));
-    let no_repair = run(&without(&s, |a| matches!(a, Action::Repair { .. })));
+    let h = run(e, &s);
+    let control = run(e, &without(&s, |a| matches!(a, Action::Partition { .. })));
+    let no_repair = run(e, &without(&s, |a| matches!(a, Action::Repair { .. })));
     for step in &s.steps {
         if let Action::Partition { direction, .. } | Action::Repair { direction, .. } = &step.action
         {
@@ -370,12 +365,11 @@ fn partition_to_server_loses_the_tabs_posts_but_not_the_servers_events() {
     assert!(request_for(&no_repair, "after-repair").is_none());
 }
 
-#[test]
-fn partition_from_server_applies_the_send_but_loses_its_reply_and_the_stream() {
+fn partition_from_server_applies_the_send_but_loses_its_reply_and_the_stream(e: EngineKind) {
     let s = catalog("fault-partition-from-server");
-    let h = run(&s);
-    let control = run(&without(&s, |a| matches!(a, Action::Partition { .. })));
-    let no_repair = run(&without(&s, |a| matches!(a, Action::Repair { .. })));
+    let h = run(e, &s);
+    let control = run(e, &without(&s, |a| matches!(a, Action::Partition { .. })));
+    let no_repair = run(e, &without(&s, |a| matches!(a, Action::Repair { .. })));
     let n2 = agent_output_seq(&h, 2).unwrap();
 
     // The server applies the send (stored and given to the agent)...
@@ -408,12 +402,11 @@ fn partition_from_server_applies_the_send_but_loses_its_reply_and_the_stream() {
     assert!(app_got_seq(&no_repair, TAB, n2).is_none());
 }
 
-#[test]
-fn hold_delays_everything_until_release_without_losing_anything() {
+fn hold_delays_everything_until_release_without_losing_anything(e: EngineKind) {
     let s = catalog("fault-hold");
-    let h = run(&s);
-    let control = run(&without_faults(&s));
-    let no_release = run(&without(&s, |a| matches!(a, Action::Release { .. })));
+    let h = run(e, &s);
+    let control = run(e, &without_faults(&s));
+    let no_release = run(e, &without(&s, |a| matches!(a, Action::Release { .. })));
     let n1 = agent_output_seq(&h, 1).unwrap();
 
     let (at, _) = request_for(&h, "held-send").unwrap();
@@ -431,9 +424,8 @@ fn hold_delays_everything_until_release_without_losing_anything() {
     assert!(!quiescent(&no_release));
 }
 
-#[test]
-fn latency_slows_the_tabs_link_both_ways() {
-    let (h, control) = run_both("fault-latency");
+fn latency_slows_the_tabs_link_both_ways(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-latency");
     let n1 = agent_output_seq(&h, 1).unwrap();
 
     // Connect and request each cross the slow link: at least 2 x 300 ms.
@@ -449,11 +441,39 @@ fn latency_slows_the_tabs_link_both_ways() {
     assert!(app_got_seq(&control, TAB, n1).unwrap() < 1220);
 }
 
+/// A `latency` step that fixes a link (min == max) followed by one with a lower maximum
+/// on the same tab. turmoil 0.7 can only set a link's maximum or fix it; the engine used to
+/// set just the maximum, below the fixed minimum, and turmoil panicked ("overflow when
+/// subtracting durations") at the next packet. The second range now applies whole.
+fn latency_can_be_lowered_after_being_fixed(e: EngineKind) {
+    let mut s = catalog("fault-latency");
+    s.steps.push(ssesim_scenarios::Step {
+        at_ms: 400,
+        action: Action::Latency {
+            client: TAB,
+            min_ms: 20,
+            max_ms: 40,
+        },
+    });
+    let h = run(e, &s);
+    assert!(
+        !matches!(h.end_verdict(), Some(EndVerdict::EngineError { .. })),
+        "{:?}",
+        h.end_verdict()
+    );
+    // The connect and the request each take 20 to 40 ms now, not 300.
+    let (at, _) = request_for(&h, "slow-send").unwrap();
+    assert!((540..=580).contains(&at), "request at {at}");
+    let n1 = agent_output_seq(&h, 1).unwrap();
+    let got = app_got_seq(&h, TAB, n1).unwrap();
+    assert!((1220..=1240).contains(&got), "event at {got}");
+    assert!(quiescent(&h));
+}
+
 // --- connection faults -------------------------------------------------------------------
 
-#[test]
-fn silently_dropped_connection_makes_the_stale_connection_id_get_404() {
-    let (h, control) = run_both("fault-drop-connection-silent");
+fn silently_dropped_connection_makes_the_stale_connection_id_get_404(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-drop-connection-silent");
     let c1 = ConnId::new(1, 1);
     let n2 = agent_output_seq(&h, 2).unwrap();
 
@@ -484,9 +504,8 @@ fn silently_dropped_connection_makes_the_stale_connection_id_get_404() {
     assert!(app_got_seq(&control, TAB, n2).is_some());
 }
 
-#[test]
-fn dropped_connection_with_notice_closes_the_stream_and_the_tab_reconnects() {
-    let (h, control) = run_both("fault-drop-connection-notify");
+fn dropped_connection_with_notice_closes_the_stream_and_the_tab_reconnects(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-drop-connection-notify");
     let c1 = ConnId::new(1, 1);
 
     assert!(server_outs(&h)
@@ -519,9 +538,8 @@ fn dropped_connection_with_notice_closes_the_stream_and_the_tab_reconnects() {
     assert!(notices(&control, TAB, &AppNotice::Close).is_empty());
 }
 
-#[test]
-fn double_welcome_leaves_only_the_latest_reconnect_post_effective() {
-    let (h, control) = run_both("fault-double-welcome");
+fn double_welcome_leaves_only_the_latest_reconnect_post_effective(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-double-welcome");
     let (c2, c3) = (ConnId::new(1, 2), ConnId::new(1, 3));
 
     let reopened = wire(&h)
@@ -579,9 +597,8 @@ fn double_welcome_leaves_only_the_latest_reconnect_post_effective() {
         .all(|p| p.endpoint != Endpoint::Reconnect));
 }
 
-#[test]
-fn throwing_transport_drops_live_sends_until_sync_repairs_the_gap() {
-    let (h, control) = run_both("fault-transport-throws");
+fn throwing_transport_drops_live_sends_until_sync_repairs_the_gap(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-transport-throws");
     let c1 = ConnId::new(1, 1);
     let n2 = agent_output_seq(&h, 2).unwrap();
 
@@ -634,9 +651,8 @@ fn assert_send_got_injected(h: &ssesim_sim::history::History, id: &str, status: 
         ClientOutput::Dropped { msg, .. } if msg.client_msg_id() == Some(id))));
 }
 
-#[test]
-fn injected_statuses_on_send_are_silently_dropped_by_the_baseline_client() {
-    let (h, control) = run_both("fault-inject-status-send");
+fn injected_statuses_on_send_are_silently_dropped_by_the_baseline_client(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-inject-status-send");
     let cases = [
         ("m400", 400),
         ("m404", 404),
@@ -664,9 +680,8 @@ fn injected_statuses_on_send_are_silently_dropped_by_the_baseline_client() {
     }
 }
 
-#[test]
-fn injected_503_on_reconnect_makes_the_client_start_a_new_event_source() {
-    let (h, control) = run_both("fault-inject-status-reconnect");
+fn injected_503_on_reconnect_makes_the_client_start_a_new_event_source(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-inject-status-reconnect");
 
     assert_eq!(
         injected(&h)
@@ -714,9 +729,8 @@ fn injected_503_on_reconnect_makes_the_client_start_a_new_event_source() {
         .any(|(_, o)| matches!(o, ClientOutput::OpenStream { es } if es.0 == 3)));
 }
 
-#[test]
-fn injected_500_on_events_closes_the_event_source_until_the_page_is_visible() {
-    let (h, control) = run_both("fault-inject-status-events");
+fn injected_500_on_events_closes_the_event_source_until_the_page_is_visible(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-inject-status-events");
 
     assert_eq!(
         injected(&h)
@@ -743,9 +757,8 @@ fn injected_500_on_events_closes_the_event_source_until_the_page_is_visible() {
     assert_eq!(post_of(&control, TAB, "queued-send").unwrap().at, 200);
 }
 
-#[test]
-fn lost_response_leaves_an_applied_send_looking_failed() {
-    let (h, control) = run_both("fault-lose-response");
+fn lost_response_leaves_an_applied_send_looking_failed(e: EngineKind) {
+    let (h, control) = run_both(e, "fault-lose-response");
 
     assert!(wire(&h).iter().any(|(_, _, e)| matches!(e,
         WireEvent::ResponseLost { endpoint } if endpoint == "send")));
@@ -783,15 +796,14 @@ fn every_catalog_fault_scenario_names_a_fault_step() {
 
 /// `inject_status` on a POST endpoint other than `send` and `reconnect`: `watch` is not
 /// in the catalog, so this checks the engine routes injections by endpoint.
-#[test]
-fn injection_is_per_endpoint() {
+fn injection_is_per_endpoint(e: EngineKind) {
     let mut s = catalog("fault-inject-status-send");
     for step in &mut s.steps {
         if let Action::InjectStatus { endpoint, .. } = &mut step.action {
             *endpoint = ssesim_scenarios::FaultEndpoint::Post(Endpoint::Watch);
         }
     }
-    let h = run(&s);
+    let h = run(e, &s);
     assert!(
         injected(&h).is_empty(),
         "no watch POST, so nothing injected"
@@ -799,11 +811,53 @@ fn injection_is_per_endpoint() {
     assert_eq!(status_of(&h, TAB, "m400"), Some(202));
 }
 
-#[test]
-fn every_catalog_fault_scenario_is_deterministic() {
+fn every_catalog_fault_scenario_is_deterministic(e: EngineKind) {
     for name in COVERED {
         let s = catalog(name);
-        let (a, b) = (run(&s), run(&s));
+        let (a, b) = (run(e, &s), run(e, &s));
         assert_eq!(a.first_divergence(&b), None, "{name}");
     }
 }
+
+/// Every test above that runs a scenario, once per engine: `turmoil::NAME` and
+/// `direct::NAME`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod turmoil {
+            $(#[test]
+            fn $name() {
+                super::$name(super::EngineKind::Turmoil)
+            })*
+        }
+        mod direct {
+            $(#[test]
+            fn $name() {
+                super::$name(super::EngineKind::Direct)
+            })*
+        }
+    };
+}
+
+on_both_engines!(
+    crash_takes_the_server_down_for_good_without_a_supervisor,
+    restart_boots_the_server_from_the_surviving_store,
+    bounce_crashes_and_restarts_at_the_same_instant,
+    crash_at_interrupt_persists_the_message_but_never_gives_it_to_the_agent,
+    interrupt_failure_is_an_unhandled_rejection_that_kills_the_baseline_server,
+    partition_both_ways_loses_the_send_and_the_stream_until_repaired,
+    partition_to_server_loses_the_tabs_posts_but_not_the_servers_events,
+    partition_from_server_applies_the_send_but_loses_its_reply_and_the_stream,
+    hold_delays_everything_until_release_without_losing_anything,
+    latency_slows_the_tabs_link_both_ways,
+    latency_can_be_lowered_after_being_fixed,
+    silently_dropped_connection_makes_the_stale_connection_id_get_404,
+    dropped_connection_with_notice_closes_the_stream_and_the_tab_reconnects,
+    double_welcome_leaves_only_the_latest_reconnect_post_effective,
+    throwing_transport_drops_live_sends_until_sync_repairs_the_gap,
+    injected_statuses_on_send_are_silently_dropped_by_the_baseline_client,
+    injected_503_on_reconnect_makes_the_client_start_a_new_event_source,
+    injected_500_on_events_closes_the_event_source_until_the_page_is_visible,
+    lost_response_leaves_an_applied_send_looking_failed,
+    injection_is_per_endpoint,
+    every_catalog_fault_scenario_is_deterministic,
+);

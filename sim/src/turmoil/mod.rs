@@ -13,8 +13,9 @@
 mod server_host;
 mod tab_host;
 
+use crate::faults::ServerFaults;
 use crate::history::{EndVerdict, Event, History};
-use crate::schedule::{expand, Command, Scheduled, TabCall};
+use crate::schedule::{expand, Command, Scheduled};
 use crate::RunReport;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,24 +23,14 @@ use ssesim_model::{
     Client, ClientInput, EventStore, Millis, PageEvent, Params, Server, ServerInput,
     TransportHealth,
 };
-use ssesim_scenarios::{Action, Direction, FaultEndpoint, Network, Scenario};
+use ssesim_scenarios::{Action, Direction, Network, Scenario};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
 pub(crate) const SERVER: &str = "server";
-
-/// Faults the server host consults as requests and interrupts pass through it.
-#[derive(Default)]
-pub(crate) struct ServerFaults {
-    /// Queued injected replies per endpoint: (status, Retry-After).
-    pub statuses: BTreeMap<FaultEndpoint, VecDeque<(u16, Option<u32>)>>,
-    pub lost_responses: BTreeMap<ssesim_model::Endpoint, u32>,
-    pub interrupt_failures: u32,
-    pub crash_at_interrupt: bool,
-}
 
 pub(crate) enum TabCommand {
     Input(ClientInput),
@@ -132,13 +123,40 @@ pub(crate) fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-/// Extra simulated time after the scenario's end so in-flight messages can land.
-pub const DRAIN_MS: u64 = 1000;
+pub use crate::DRAIN_MS;
+
+/// How the turmoil simulation itself is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TurmoilConfig {
+    /// turmoil's tick. Every host is polled once a tick whether or not anything happens, so
+    /// the cost of a run is (simulated time / tick) x hosts; a longer tick is cheaper but
+    /// rounds every latency, timeout and timer up to a whole tick, so races decided by a
+    /// millisecond (the catalog's 1 ms links, double-welcome gaps) can go the other way.
+    /// `ssesim bench` measures both sides.
+    pub tick_ms: u64,
+}
+
+impl Default for TurmoilConfig {
+    /// 1 ms: the resolution of every scenario time, so nothing is rounded.
+    fn default() -> Self {
+        TurmoilConfig { tick_ms: 1 }
+    }
+}
 
 /// Runs one scenario to its end and returns the history. The scenario's `constants`
 /// overrides are applied on top of `params` here, so every caller gets them (applying them
 /// again beforehand is harmless: they only set values).
 pub fn run(scenario: &Scenario, params: &Params, seed: u64) -> RunReport {
+    run_with(scenario, params, seed, &TurmoilConfig::default())
+}
+
+/// [`run`] with a given simulation setup.
+pub fn run_with(
+    scenario: &Scenario,
+    params: &Params,
+    seed: u64,
+    config: &TurmoilConfig,
+) -> RunReport {
     let mut params = params.clone();
     scenario.constants.apply(&mut params);
     let params = &params;
@@ -172,7 +190,7 @@ pub fn run(scenario: &Scenario, params: &Params, seed: u64) -> RunReport {
     let end = scenario.duration_ms + DRAIN_MS;
     let mut sim = turmoil::Builder::new()
         .simulation_duration(ms(end + 10_000))
-        .tick_duration(ms(1))
+        .tick_duration(ms(config.tick_ms.max(1)))
         .min_message_latency(ms(net.min_latency_ms))
         .max_message_latency(ms(net.max_latency_ms))
         .rng_seed(turmoil_seed)
@@ -245,32 +263,8 @@ pub fn run(scenario: &Scenario, params: &Params, seed: u64) -> RunReport {
 
 /// Nothing outstanding: the server is up and every tab is connected and drained.
 fn quiescence(world: &World) -> EndVerdict {
-    let mut problems = Vec::new();
-    if !world.server_is_up() {
-        problems.push("server down".to_string());
-    }
-    for (i, t) in world.tabs.iter().enumerate() {
-        let c = t.client.borrow();
-        if !c.is_connected() {
-            problems.push(format!("tab{i} not connected"));
-        }
-        if c.pending_len() > 0 {
-            problems.push(format!("tab{i} has {} queued sends", c.pending_len()));
-        }
-        if c.in_flight_len() > 0 {
-            problems.push(format!(
-                "tab{i} has {} requests in flight",
-                c.in_flight_len()
-            ));
-        }
-    }
-    if problems.is_empty() {
-        EndVerdict::Quiescent
-    } else {
-        EndVerdict::NotQuiescent {
-            detail: problems.join("; "),
-        }
-    }
+    let clients: Vec<_> = world.tabs.iter().map(|t| t.client.borrow()).collect();
+    crate::quiescence(world.server_is_up(), clients.iter().map(|c| &**c))
 }
 
 struct Engine {
@@ -287,24 +281,10 @@ impl Engine {
                 action: action.clone(),
             }),
             Command::Tab { tab, call } => {
-                let input = match call {
-                    TabCall::Connect => ClientInput::Connect,
-                    TabCall::Disconnect => ClientInput::Disconnect,
-                    TabCall::Send(msg) => ClientInput::Send { msg: msg.clone() },
-                    TabCall::Hidden => {
-                        w.tabs[*tab as usize].hidden.set(true);
-                        ClientInput::Page(PageEvent::Hidden)
-                    }
-                    TabCall::Visible => {
-                        w.tabs[*tab as usize].hidden.set(false);
-                        ClientInput::Page(PageEvent::Visible)
-                    }
-                    TabCall::ForceReconnect => ClientInput::CheckAndReconnect { force: true },
-                    TabCall::TrackSeq(session, seq) => ClientInput::TrackSeq {
-                        session: session.clone(),
-                        seq: seq.unwrap_or_else(|| w.head_seq(session)),
-                    },
-                };
+                let t = &w.tabs[*tab as usize];
+                let mut hidden = t.hidden.get();
+                let input = call.input(&mut hidden, |session| w.head_seq(session));
+                t.hidden.set(hidden);
                 w.push_tab(*tab, TabCommand::Input(input));
             }
             Command::Emit { session, n } => w.push_server(ServerInput::AgentEmit {
@@ -325,7 +305,6 @@ impl Engine {
         let conn_of = |c: &u32| w.tabs[*c as usize].client.borrow().connection_id();
         match action {
             Action::Crash => self.crash(sim, "crash step".into()),
-            Action::CrashAtInterrupt => w.faults.borrow_mut().crash_at_interrupt = true,
             // A restart of a running server is a no-op (falls through to the last arm).
             Action::Restart if !w.server_is_up() => self.restart(sim),
             Action::Bounce => {
@@ -349,12 +328,11 @@ impl Engine {
                 min_ms,
                 max_ms,
             } => {
-                // turmoil 0.7 sets a link's max, or min = max; the global minimum stays.
-                if min_ms == max_ms {
-                    sim.set_link_latency(tab(client), SERVER, ms(*max_ms));
-                } else {
-                    sim.set_link_max_message_latency(tab(client), SERVER, ms(*max_ms));
-                }
+                // turmoil 0.7 has no setter for a link's minimum alone: fixing the link at
+                // `min` first sets both bounds, so raising the maximum afterwards can never
+                // leave max < min (which made turmoil subtract durations and panic).
+                sim.set_link_latency(tab(client), SERVER, ms(*min_ms));
+                sim.set_link_max_message_latency(tab(client), SERVER, ms((*max_ms).max(*min_ms)));
             }
             Action::DropConnection { client, notify } => {
                 if let Some(conn) = conn_of(client) {
@@ -364,24 +342,6 @@ impl Engine {
                     });
                 }
             }
-            Action::InjectStatus {
-                endpoint,
-                status,
-                count,
-                retry_after_s,
-            } => {
-                let mut f = w.faults.borrow_mut();
-                let q = f.statuses.entry(*endpoint).or_default();
-                q.extend((0..*count).map(|_| (*status, *retry_after_s)));
-            }
-            Action::LoseResponse { endpoint, count } => {
-                *w.faults
-                    .borrow_mut()
-                    .lost_responses
-                    .entry(*endpoint)
-                    .or_default() += count;
-            }
-            Action::InterruptFails { count } => w.faults.borrow_mut().interrupt_failures += count,
             Action::DoubleWelcome { client, gap_ms } => {
                 w.push_tab(*client, TabCommand::DoubleReopen { gap_ms: *gap_ms })
             }
@@ -395,8 +355,11 @@ impl Engine {
                     w.push_server(ServerInput::SetTransport { conn, health });
                 }
             }
-            // App and agent actions never reach here (see `schedule::expand`).
-            _ => {}
+            // Server faults (statuses, lost responses, interrupt failures); app and agent
+            // actions never reach here (see `schedule::expand`).
+            other => {
+                w.faults.borrow_mut().arm(other);
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! its timers and the agent driver, and carries its outputs onto sockets.
 
 use super::{ms, World};
+use crate::faults::InterruptCall;
 use crate::history::{Event, WireEvent};
 use crate::net::{decode, encode, Down, Up, PORT};
 use futures::{SinkExt, StreamExt};
@@ -129,18 +130,14 @@ impl Process {
     /// `interrupt()` settles after a short delay, failing if a fault says so; a
     /// crash-at-interrupt fault kills the process before it can settle at all.
     fn call_interrupt(self: &Rc<Self>, token: u64) {
-        let ok = {
-            let mut f = self.world.faults.borrow_mut();
-            if f.crash_at_interrupt {
-                f.crash_at_interrupt = false;
-                drop(f);
+        let call = self.world.faults.borrow_mut().interrupt();
+        let ok = match call {
+            InterruptCall::Crash => {
                 self.world
                     .kill_server("crash at the interrupt point".into());
                 return;
             }
-            let fail = f.interrupt_failures > 0;
-            f.interrupt_failures = f.interrupt_failures.saturating_sub(1);
-            !fail
+            InterruptCall::Settle { ok } => ok,
         };
         let delay = self.world.net.interrupt_latency_ms;
         let me = self.clone();
@@ -157,23 +154,11 @@ impl Process {
 
     /// Takes the next injected status for an endpoint, if any.
     fn injected(&self, endpoint: FaultEndpoint) -> Option<(u16, Option<u32>)> {
-        self.world
-            .faults
-            .borrow_mut()
-            .statuses
-            .get_mut(&endpoint)
-            .and_then(|q| q.pop_front())
+        self.world.faults.borrow_mut().injected(endpoint)
     }
 
     fn response_lost(&self, endpoint: Endpoint) -> bool {
-        let mut f = self.world.faults.borrow_mut();
-        match f.lost_responses.get_mut(&endpoint) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        }
+        self.world.faults.borrow_mut().response_lost(endpoint)
     }
 }
 

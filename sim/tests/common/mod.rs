@@ -1,4 +1,4 @@
-//! Shared helpers for the engine tests: load catalog scenarios, run them in turmoil on the
+//! Shared helpers for the engine tests: load catalog scenarios, run them on an engine on the
 //! baseline, strip fault steps, and find concrete records in a history.
 
 #![allow(dead_code)]
@@ -10,6 +10,7 @@ use ssesim_model::{
 };
 use ssesim_scenarios::{Action, Scenario};
 use ssesim_sim::history::{Event, History, Record, WireEvent};
+pub use ssesim_sim::EngineKind;
 use std::path::PathBuf;
 
 /// The scenario catalog directory.
@@ -23,10 +24,49 @@ pub fn catalog(name: &str) -> Scenario {
     ssesim_scenarios::load_file(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs a scenario in turmoil on the baseline preset with the scenario's own seed.
-pub fn run(scenario: &Scenario) -> History {
+/// Runs a scenario on an engine with the baseline preset and the scenario's own seed.
+pub fn run(engine: EngineKind, scenario: &Scenario) -> History {
     let params = ssesim_model::revisions::preset("baseline").expect("baseline preset");
-    ssesim_sim::turmoil::run(scenario, &params, scenario.seed).history
+    ssesim_sim::run(engine, scenario, &params, scenario.seed).history
+}
+
+/// Two tabs, two sessions, and a fault of most kinds, so that latency draws, reconnects
+/// and replays all depend on the seed.
+const BUSY: &str = r#"{
+  "schema": 1,
+  "name": "determinism-busy",
+  "topology": { "clients": 2, "sessions": ["s1", "s2"] },
+  "network": { "min_latency_ms": 1, "max_latency_ms": 20, "es_retry_ms": 200, "es_idle_timeout_ms": 800, "fetch_timeout_ms": 500, "restart_after_ms": 150 },
+  "constants": { "sync_interval_ms": 500, "heartbeat_ms": 300 },
+  "duration_ms": 2500,
+  "heal_at_ms": 1800,
+  "steps": [
+    { "at_ms": 20, "do": "watch", "client": 0, "session": "s1" },
+    { "at_ms": 20, "do": "switch", "client": 1, "session": "s2" },
+    { "at_ms": 50, "do": "emit", "session": "s1", "count": 20, "every_ms": 7 },
+    { "at_ms": 60, "do": "emit", "session": "s2", "count": 20, "every_ms": 11 },
+    { "at_ms": 100, "do": "send", "client": 0, "session": "s1" },
+    { "at_ms": 101, "do": "send", "client": 1, "session": "s2" },
+    { "at_ms": 150, "do": "lose_response", "endpoint": "send" },
+    { "at_ms": 160, "do": "send", "client": 0, "session": "s1" },
+    { "at_ms": 200, "do": "double_welcome", "client": 1, "gap_ms": 2 },
+    { "at_ms": 300, "do": "inject_status", "endpoint": "send", "status": 503, "count": 2 },
+    { "at_ms": 310, "do": "send", "client": 1, "session": "s2" },
+    { "at_ms": 400, "do": "partition", "client": 0 },
+    { "at_ms": 450, "do": "send", "client": 0, "session": "s1" },
+    { "at_ms": 700, "do": "repair", "client": 0 },
+    { "at_ms": 800, "do": "interrupt_fails" },
+    { "at_ms": 820, "do": "interrupt", "client": 1, "session": "s2" },
+    { "at_ms": 900, "do": "send", "client": 1 },
+    { "at_ms": 1000, "do": "drop_connection", "client": 0 },
+    { "at_ms": 1050, "do": "send", "client": 0, "session": "s1" },
+    { "at_ms": 1200, "do": "hidden", "client": 1 },
+    { "at_ms": 1400, "do": "visible", "client": 1 }
+  ]
+}"#;
+
+pub fn busy() -> Scenario {
+    ssesim_scenarios::parse_str(BUSY).expect("the determinism scenario parses")
 }
 
 /// The scenario without the steps whose action matches `drop`.
@@ -48,9 +88,9 @@ pub fn without_faults(scenario: &Scenario) -> Scenario {
 }
 
 /// Runs the scenario and its fault-free control.
-pub fn run_both(name: &str) -> (History, History) {
+pub fn run_both(engine: EngineKind, name: &str) -> (History, History) {
     let s = catalog(name);
-    (run(&s), run(&without_faults(&s)))
+    (run(engine, &s), run(engine, &without_faults(&s)))
 }
 
 /// The first value `f` picks out of the records, in order.
