@@ -1,7 +1,7 @@
 //! The documented bugs: spec section 6 (B1-B12) and the ones the spec says the reviewers
 //! missed, each with the catalog file that reproduces it, the revisions it shows on and the
-//! invariant it breaks. The catalog test checks the files against this table; `ssesim hunt
-//! --documented` measures how fast exploration finds each without them.
+//! invariant it breaks. The catalog test checks the files against this table; `reports/hunt.sh`
+//! measures, with `ssesim hunt`, how fast exploration finds each without them.
 
 /// One documented bug.
 #[derive(Clone, Copy, Debug)]

@@ -716,6 +716,15 @@ impl Client {
             PostOutcome::Status { status, .. } => Some(*status),
             PostOutcome::NetworkError => None,
         };
+        if self.params.strict_hygiene && item.endpoint == Endpoint::Suspend {
+            // Reference: a suspend is a hint for this moment. Retried later it could
+            // suspend a page that is visible again; a page that stays away is closed by the
+            // server's grace timer anyway. A 404 still says the connectionId is stale.
+            if status == Some(404) {
+                self.check_and_reconnect(true);
+            }
+            return false;
+        }
         if !retry.endpoints.contains(&item.endpoint) || !retry.on.retries(status) {
             self.give_up(item.body, DropReason::NotRetried);
             return false;
@@ -768,6 +777,13 @@ impl Client {
         }
         if let Some(head) = head {
             self.pending.push_front(head);
+        }
+        // The batch came back on top of what was queued meanwhile: the cap holds all the
+        // same, the newest going first, and the app is told.
+        while self.pending.len() > self.params.max_pending_sends {
+            if let Some(last) = self.pending.pop_back() {
+                self.give_up(last.body, DropReason::Evicted);
+            }
         }
         if settle {
             self.run_continuations(done);

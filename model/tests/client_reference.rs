@@ -364,3 +364,18 @@ fn following_a_session_again_after_its_unwatch_was_handled_asks_for_what_it_miss
     let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
     assert_eq!(bodies, vec![watch, replay]);
 }
+
+#[test]
+fn a_failed_suspend_is_not_retried() {
+    // Hidden while watching s1: the suspend goes out; it fails, and is not queued for a
+    // later moment when the page may be visible again.
+    let (mut tab, _) = connected();
+    let out = tab.feed(send(ClientMsg::Watch { session: sid("s1") }));
+    tab.feed(done(only_post(&out).req, ok()));
+    let out = tab.feed(ClientInput::Page(ssesim_model::PageEvent::Hidden));
+    let suspend = only_post(&out);
+    assert_eq!(suspend.endpoint, Endpoint::Suspend);
+    let out = tab.feed(done(suspend.req, status(503)));
+    assert!(posts(&out).is_empty(), "{out:?}");
+    assert_eq!(tab.client.pending_len(), 0);
+}

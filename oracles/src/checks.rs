@@ -108,6 +108,24 @@ fn deadline(ctx: &Context, at: Millis) -> Millis {
     start + ctx.settle_ms()
 }
 
+/// How long the bounded sync (`batch_limit` events per pair per tick) takes to deliver
+/// `lag` events owed to a tab: a tick per batch.
+fn catch_up_ms(ctx: &Context, lag: u64) -> Millis {
+    let sync = &ctx.params.server.sync;
+    lag.div_ceil(sync.batch_limit.max(1) as u64) * sync.interval_ms
+}
+
+/// The highest seq of `session` the tab had applied by `ms`.
+fn had_by(t: &TabFacts, session: &SessionId, ms: Millis) -> Seq {
+    t.applied
+        .iter()
+        .take_while(|(at, ..)| at.ms <= ms)
+        .filter(|(_, x, _)| x == session)
+        .map(|(_, _, q)| *q)
+        .max()
+        .unwrap_or(0)
+}
+
 fn judged(ctx: &Context, at: Millis) -> bool {
     deadline(ctx, at) <= ctx.duration_ms
 }
@@ -332,10 +350,19 @@ fn no_silent_event_loss(ctx: &Context, f: &Facts, out: &mut Found) {
         let applied: BTreeSet<(&SessionId, Seq)> =
             t.applied.iter().map(|(_, s, q)| (s, *q)).collect();
         for (at, s, q, _) in &f.appended {
-            let watched = intervals
+            let owed_from = intervals
                 .get(s)
-                .is_some_and(|list| list.iter().any(|(from, to)| q > from && q <= to));
-            if watched && judged(ctx, at.ms) && !applied.contains(&(s, *q)) {
+                .and_then(|list| list.iter().find(|(from, to)| q > from && q <= to))
+                .map(|(from, _)| *from);
+            let Some(from) = owed_from else {
+                continue;
+            };
+            // An event this far ahead of what the tab had (or was owed from) when it was
+            // stored can only reach it after the batches before it: the bounded sync's pace.
+            let had = had_by(t, s, at.ms).max(from);
+            let behind = q.saturating_sub(had).saturating_sub(1);
+            let due = at.ms + catch_up_ms(ctx, behind);
+            if judged(ctx, due) && !applied.contains(&(s, *q)) {
                 out.add(
                     *at,
                     vec![at.idx],
@@ -573,11 +600,7 @@ fn refollow_ms(t: &TabFacts, session: &SessionId, until: Millis) -> Option<Milli
 /// events per pair per tick, the bounded replay), so each batch of it adds a tick to the
 /// settle bound; a lag the run is too short to catch up at that pace is not judged.
 fn liveness(ctx: &Context, heal: Millis, f: &Facts, out: &mut Found) {
-    let sync = &ctx.params.server.sync;
-    let catch_up_ms = |lag: u64| {
-        let batch = sync.batch_limit.max(1) as u64;
-        lag.div_ceil(batch) * sync.interval_ms
-    };
+    let catch_up_ms = |lag: u64| catch_up_ms(ctx, lag);
     let Some(end) = f.end else {
         return;
     };
@@ -614,13 +637,7 @@ fn liveness(ctx: &Context, heal: Millis, f: &Facts, out: &mut Found) {
                 .max()
                 .unwrap_or(0);
             let head = f.head_at(s, scenario_end);
-            let had_at_heal = t
-                .applied
-                .iter()
-                .filter(|(at, x, _)| x == s && at.ms <= heal)
-                .map(|(_, _, q)| *q)
-                .max()
-                .unwrap_or(0);
+            let had_at_heal = had_by(t, s, heal);
             // Events stored while the app had unwatched the session were not owed: a
             // transport may start a re-followed session at its head.
             let refollowed_at = refollow_ms(t, s, heal);
@@ -683,10 +700,13 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
                     // A stale reconnect reply is rightly ignored: that is the staleness
                     // guard doing its job.
-                    // A replay request whose stream is already gone is answered by the
-                    // reconnect under way: there is nothing to take as success.
-                    let replay_on_dead_stream =
-                        matches!(post.body, ClientMsg::Reconnect { .. }) && stream_down;
+                    // A replay request or a suspend (neither carries anything of the
+                    // app's) whose stream is already gone is answered by the reconnect
+                    // under way: there is nothing to take as success.
+                    let replay_on_dead_stream = matches!(
+                        post.body,
+                        ClientMsg::Reconnect { .. } | ClientMsg::SessionSuspend { .. }
+                    ) && stream_down;
                     if is_404 && !reacted && !stale(post) && !replay_on_dead_stream {
                         out.add(
                             b.at,

@@ -1511,6 +1511,44 @@ fn restart_consistency_holds_for_a_persisted_message_reported_failed() {
     holds(&v, "no_silent_send_loss");
 }
 
+/// 300 agent outputs (#6-#305) stored in s1 from 600 on, 2 ms apart, while the tab
+/// watches but its transport fails; the sync then catches it up on the first `got` of them
+/// (from 2000 on).
+fn burst_partly_delivered(got: u64) -> H {
+    let mut h = healthy();
+    for seq in 6..306 {
+        h = h.emit(600 + 2 * (seq - 6), "s1", seq, 2, &[]);
+    }
+    for seq in 6..6 + got {
+        h = h.frame_in(
+            0,
+            2000 + seq,
+            1,
+            ServerEvent::Session(output_ev("s1", seq, 2)),
+        );
+    }
+    h
+}
+
+#[test]
+fn no_silent_event_loss_gives_a_burst_the_bounded_syncs_pace() {
+    // #206-#305 are 200 or more events ahead of what the tab had: at 50 per 5 s tick they
+    // cannot all arrive within the run, so they are not judged missing.
+    holds(&run(burst_partly_delivered(200)), "no_silent_event_loss");
+    // With time enough for that pace, they are.
+    let long = Context {
+        duration_ms: HEAL + ctx().settle_ms() + 30_000,
+        ..ctx()
+    };
+    let v = check(&long, &burst_partly_delivered(200).end());
+    let x = fired(&v, "no_silent_event_loss");
+    assert_names(x, &["tab0", "s1#206"]);
+    // The head of the burst is owed at once.
+    let v = run(burst_partly_delivered(0));
+    let x = fired(&v, "no_silent_event_loss");
+    assert_names(x, &["tab0", "s1#6"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // liveness
 
@@ -1857,7 +1895,11 @@ fn connection_hygiene_fires_for_a_404_taken_as_success() {
 /// A replay request (reconnect POST r3 for c1.1) in flight when the stream fails; the 404
 /// that answers it changes nothing in the client (`reacts`: it re-queues instead).
 fn replay_404_after_stream_failed(stream_fails: bool, reacts: bool) -> H {
-    let r = reconnect_msg(&[("s1", 5)]);
+    no_payload_404_after_stream_failed(reconnect_msg(&[("s1", 5)]), stream_fails, reacts)
+}
+
+/// [`replay_404_after_stream_failed`] for any request carrying nothing of the app's.
+fn no_payload_404_after_stream_failed(r: ClientMsg, stream_fails: bool, reacts: bool) -> H {
     let mut h = healthy().client_out(0, 400, post(3, c(C1), &r));
     if stream_fails {
         h = h
@@ -1881,6 +1923,27 @@ fn connection_hygiene_holds_for_a_replay_404_while_the_stream_is_already_down() 
         &run(replay_404_after_stream_failed(true, false)),
         "connection_hygiene",
     );
+}
+
+#[test]
+fn connection_hygiene_treats_a_suspend_404_like_a_replay_404() {
+    let suspend = ClientMsg::SessionSuspend {
+        sessions: vec![SessionCursor {
+            session: sid("s1"),
+            last_seq: 5,
+        }],
+    };
+    holds(
+        &run(no_payload_404_after_stream_failed(
+            suspend.clone(),
+            true,
+            false,
+        )),
+        "connection_hygiene",
+    );
+    let v = run(no_payload_404_after_stream_failed(suspend, false, false));
+    let x = fired(&v, "connection_hygiene");
+    assert_names(x, &["tab0", "r3", "suspend", "404"]);
 }
 
 #[test]
