@@ -244,3 +244,41 @@ fn schema_prints_the_committed_schema_file() {
     .unwrap();
     assert_eq!(stdout(&o), committed);
 }
+
+#[test]
+fn check_reports_counterexamples_with_exit_code_1_and_bad_flags_with_2() {
+    let dir = std::env::temp_dir().join(format!("ssesim-cli-check-{}", std::process::id()));
+    let o = ssesim(&[
+        "check",
+        "--revision",
+        "r5",
+        "--depth",
+        "2",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = json(&o);
+    assert!(v["states_explored"].as_u64().unwrap() > 1000);
+    assert!(v["counterexamples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["invariant"] == "send_order"));
+    let o = ssesim(&["check", "--revision", "r5", "--depth", "99"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--depth 99"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_quick_reports_the_ratio() {
+    let o = ssesim(&["bench", "--quick", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // Figures are reported, never asserted on (timings are no test's business).
+    assert!(v["ratio_direct_over_turmoil"].is_f64(), "{v}");
+    assert!(v["direct"]["scenarios_per_s"].is_f64());
+    assert!(v["oracle_growth"].as_array().unwrap().len() == 4);
+    assert_eq!(v["turmoil_ticks"].as_array().unwrap().len(), 2);
+}
