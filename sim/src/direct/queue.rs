@@ -79,7 +79,8 @@ impl Serialize for Key {
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Queue {
-    events: BTreeMap<Key, Ev>,
+    /// Boxed: an `Ev` can carry a whole input, and the map moves its values around.
+    events: BTreeMap<Key, Box<Ev>>,
     next_seq: u64,
 }
 
@@ -107,7 +108,7 @@ impl Queue {
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        self.events.insert(key, ev);
+        self.events.insert(key, Box::new(ev));
         key
     }
 
@@ -124,7 +125,8 @@ impl Queue {
         if entry.key().at > limit {
             return None;
         }
-        Some(entry.remove_entry())
+        let (k, ev) = entry.remove_entry();
+        Some((k, *ev))
     }
 
     /// The earliest event, if it is the engine's own at exactly `at`.
@@ -134,7 +136,8 @@ impl Queue {
         if k.at != at || k.rank != ENGINE {
             return None;
         }
-        Some(entry.remove_entry())
+        let (k, ev) = entry.remove_entry();
+        Some((k, *ev))
     }
 
     /// The earliest event, if it is of this host and class at this time: the rest of a
@@ -145,7 +148,7 @@ impl Queue {
         if k.at != at || k.rank != rank || k.class != class {
             return None;
         }
-        Some(entry.remove())
+        Some(*entry.remove())
     }
 
     /// Keeps only the pending events `keep` accepts.
