@@ -1062,8 +1062,17 @@ impl Client {
     /// the loaded seq (a reconnect POST for that one session: the server watches it and
     /// replays whatever was stored after the history load), so the server follows what
     /// the client tracks without waiting for the next reconnect.
+    ///
+    /// A session tracked only by a watch (or switch) call, with no event of it held yet,
+    /// counts as new too: that watch may have been refused for good (a 409 is not
+    /// retried), so the server need not watch it, and the loaded seq is the first cursor
+    /// the client has for it.
     fn on_track(&mut self, session: SessionId, seq: Seq) {
-        let newly = !self.seq_by_session.contains_key(&session);
+        let held = self
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.cursor(&session).is_some());
+        let newly = !self.seq_by_session.contains_key(&session) || !held;
         self.unwatching.remove(&session);
         self.unwatch_seen.remove(&session);
         let Some(applied) = self.applied.as_mut() else {

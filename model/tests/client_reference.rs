@@ -131,6 +131,29 @@ fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
 }
 
 #[test]
+fn tracking_a_session_whose_watch_was_refused_watches_it_from_the_loaded_seq() {
+    // The app watches s1 and the server refuses it for good (a 409 is not retried), so the
+    // server does not watch s1 for this tab. The app then loads s1's history up to 6: the
+    // client holds no event of s1 (the watch call alone made it track s1), so it asks the
+    // server to watch it from 6, as for a session it did not track at all.
+    let (mut tab, _es) = connected();
+    let req = only_post(&tab.feed(send(watch_s1()))).req;
+    let out = tab.feed(done(req, status(409)));
+    assert!(posts(&out).is_empty(), "a 409 is not retried: {out:?}");
+    let out = tab.feed(ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq: 6,
+    });
+    assert_eq!(
+        posts(&out)
+            .into_iter()
+            .map(|p| (p.endpoint, p.body))
+            .collect::<Vec<_>>(),
+        vec![(Endpoint::Reconnect, reconnect_s1(6))]
+    );
+}
+
+#[test]
 fn control_messages_go_out_one_at_a_time_in_send_order() {
     // An unwatch and a switch sent back to back: the switch is posted only once the
     // unwatch is answered, so the server cannot apply them the other way round.
