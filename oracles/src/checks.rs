@@ -115,13 +115,8 @@ fn catch_up_ms(ctx: &Context, lag: u64) -> Millis {
     lag.div_ceil(sync.batch_limit.max(1) as u64) * sync.interval_ms
 }
 
-/// The highest seq of `session` the tab had applied by `ms`.
-fn had_by(t: &TabFacts, session: &SessionId, ms: Millis) -> Seq {
-    HadIndex::of(t).by(session, ms)
-}
-
 /// Per session, the times at which the tab's highest applied seq rose: "what had the tab
-/// got by then" in a binary search, so the oracles stay linear in the history's length.
+/// got by then" (the highest seq applied by a time) in a binary search, so the oracles stay linear in the history's length.
 struct HadIndex<'a> {
     steps: BTreeMap<&'a SessionId, Vec<(Millis, Seq)>>,
 }
@@ -627,7 +622,6 @@ fn refollow_ms(t: &TabFacts, session: &SessionId, until: Millis) -> Option<Milli
 /// events per pair per tick, the bounded replay), so each batch of it adds a tick to the
 /// settle bound; a lag the run is too short to catch up at that pace is not judged.
 fn liveness(ctx: &Context, heal: Millis, f: &Facts, out: &mut Found) {
-    let catch_up_ms = |lag: u64| catch_up_ms(ctx, lag);
     let Some(end) = f.end else {
         return;
     };
@@ -655,23 +649,19 @@ fn liveness(ctx: &Context, heal: Millis, f: &Facts, out: &mut Found) {
         if in_flight > 0 {
             problems.push(format!("{in_flight} requests still in flight"));
         }
+        let had = HadIndex::of(t);
         for s in followed(f, t) {
-            let have = t
-                .applied
-                .iter()
-                .filter(|(_, x, _)| x == s)
-                .map(|(_, _, q)| *q)
-                .max()
-                .unwrap_or(0);
+            let have = had.by(s, Millis::MAX);
             let head = f.head_at(s, scenario_end);
-            let had_at_heal = had_by(t, s, heal);
+            let had_at_heal = had.by(s, heal);
             // Events stored while the app had unwatched the session were not owed: a
             // transport may start a re-followed session at its head.
             let refollowed_at = refollow_ms(t, s, heal);
             let owed_from =
                 refollowed_at.map_or(had_at_heal, |ms| had_at_heal.max(f.head_at(s, ms)));
             let lag_at_heal = f.head_at(s, heal).saturating_sub(owed_from);
-            let too_short = heal + ctx.settle_ms() + catch_up_ms(lag_at_heal) > ctx.duration_ms;
+            let too_short =
+                heal + ctx.settle_ms() + catch_up_ms(ctx, lag_at_heal) > ctx.duration_ms;
             if have < head && !too_short {
                 problems.push(format!("at {s}#{have}, store head is {head}"));
             }
