@@ -240,18 +240,9 @@ impl World {
                 },
             }),
             ClientOutput::SetTimer { timer, at } => {
-                // A timer already due fires once the running task yields.
-                let class = if at > self.now {
-                    class::TIMER
-                } else {
-                    class::LATE
-                };
-                let key = self.queue.push(
-                    at.max(self.now),
-                    tab_rank(tab),
-                    class,
-                    Ev::ClientTimer(timer),
-                );
+                let key =
+                    self.queue
+                        .push_timer(self.now, at, tab_rank(tab), Ev::ClientTimer(timer));
                 if let Some(old) = self.tab(tab).timers.insert(timer, key) {
                     self.queue.cancel(Some(old));
                 }

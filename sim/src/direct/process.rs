@@ -142,25 +142,15 @@ impl World {
             ServerOutput::CallInterrupt { token, .. } => match self.faults.interrupt() {
                 InterruptCall::Crash => self.kill("crash at the interrupt point".into()),
                 InterruptCall::Settle { ok } => {
-                    let delay = self.net.interrupt_latency_ms;
-                    let class = if delay > 0 { class::TIMER } else { class::LATE };
+                    let at = self.now + self.net.interrupt_latency_ms;
                     self.queue
-                        .push(self.now + delay, SERVER, class, Ev::Settle { token, ok });
+                        .push_timer(self.now, at, SERVER, Ev::Settle { token, ok });
                 }
             },
             ServerOutput::SetTimer { timer, at } => {
-                // A timer already due fires once the running task yields.
-                let class = if at > self.now {
-                    class::TIMER
-                } else {
-                    class::LATE
-                };
-                let key = self.queue.push(
-                    at.max(self.now),
-                    SERVER,
-                    class,
-                    Ev::ServerTimer(timer.clone()),
-                );
+                let key =
+                    self.queue
+                        .push_timer(self.now, at, SERVER, Ev::ServerTimer(timer.clone()));
                 if let Some(p) = self.process.as_mut() {
                     if let Some((_, old)) = p.timers.insert(timer, (at, key)) {
                         self.queue.cancel(Some(old));

@@ -89,6 +89,13 @@ impl Queue {
         self.push_at(at, rank, class, 0, 0, ev)
     }
 
+    /// A timer (a `setTimeout`, a server timer, a settling call) armed at `now` for `at`:
+    /// one already due fires once the running task yields, after the work woken so far.
+    pub fn push_timer(&mut self, now: Millis, at: Millis, rank: u32, ev: Ev) -> Key {
+        let class = if at > now { class::TIMER } else { class::LATE };
+        self.push(at.max(now), rank, class, ev)
+    }
+
     /// [`push`](Self::push) at a place within its class.
     pub fn push_at(
         &mut self,
