@@ -13,7 +13,7 @@ use ssesim_model::{revisions, Params};
 use ssesim_oracles::{check as judge, Context};
 use ssesim_scenarios::{Scenario, Step};
 use ssesim_sim::turmoil::TurmoilConfig;
-use ssesim_sim::{EngineKind, RunReport};
+use ssesim_sim::EngineKind;
 
 /// The standard scenario, built into the binary so `bench` runs from anywhere.
 const STANDARD: &str = include_str!("../scenarios/bench/standard.json");
@@ -89,13 +89,12 @@ fn time_engine(
     tick_ms: Option<u64>,
     scenario: &Scenario,
     runs: u64,
-) -> (EngineFigures, Vec<RunReport>) {
+) -> EngineFigures {
     let params = params();
     let ctx = Context::new(scenario, &params);
     let mut sim_ms = 0u64;
     let mut run_s = 0.0;
     let mut judge_s = 0.0;
-    let mut reports = Vec::new();
     for seed in 1..=runs {
         let w = Stopwatch::start();
         let report = match (engine, tick_ms) {
@@ -113,25 +112,19 @@ fn time_engine(
         judge_s += w.secs();
         std::hint::black_box(verdicts);
         sim_ms += report.stats.sim_ms;
-        if reports.len() < 3 {
-            reports.push(report);
-        }
     }
     let wall_s = run_s + judge_s;
-    (
-        EngineFigures {
-            engine: engine.to_string(),
-            tick_ms,
-            runs,
-            wall_s,
-            scenarios_per_s: runs as f64 / run_s,
-            sim_s_per_wall_s: sim_ms as f64 / 1000.0 / run_s,
-            judged_scenarios_per_s: runs as f64 / wall_s,
-            oracle_share: judge_s / wall_s,
-            catalog_agreement: None,
-        },
-        reports,
-    )
+    EngineFigures {
+        engine: engine.to_string(),
+        tick_ms,
+        runs,
+        wall_s,
+        scenarios_per_s: runs as f64 / run_s,
+        sim_s_per_wall_s: sim_ms as f64 / 1000.0 / run_s,
+        judged_scenarios_per_s: runs as f64 / wall_s,
+        oracle_share: judge_s / wall_s,
+        catalog_agreement: None,
+    }
 }
 
 /// The standard scenario stretched `k` times: the same workload and faults repeated in
@@ -178,36 +171,36 @@ fn oracle_growth(base: &Scenario) -> (Vec<OracleGrowth>, f64) {
     (out, ratio)
 }
 
-/// How many catalog scenarios x revisions give the same verdicts at `tick_ms` as at 1 ms.
-fn catalog_agreement(tick_ms: u64) -> Result<String, Failure> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| Failure(2, format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    let (mut same, mut total) = (0, 0);
-    for f in files {
-        let scenario = ssesim_scenarios::load_file(&f).map_err(|e| Failure(2, e.to_string()))?;
+/// For each tick, how many catalog scenarios x revisions give the same verdicts as at the
+/// 1 ms tick (which is run once).
+fn catalog_agreement(ticks: &[u64]) -> Result<Vec<String>, Failure> {
+    let catalog = crate::load_catalog()?;
+    let mut same = vec![0; ticks.len()];
+    let mut total = 0;
+    for source in &catalog {
+        let scenario = &source.scenario;
         for rev in revisions::NAMES {
             let params = revisions::preset(rev).expect("known revision");
-            let ctx = Context::new(&scenario, &params);
-            let fine = ssesim_sim::turmoil::run(&scenario, &params, scenario.seed);
-            let coarse = ssesim_sim::turmoil::run_with(
-                &scenario,
-                &params,
-                scenario.seed,
-                &TurmoilConfig { tick_ms },
-            );
+            let ctx = Context::new(scenario, &params);
+            let verdicts = |tick_ms| {
+                let report = ssesim_sim::turmoil::run_with(
+                    scenario,
+                    &params,
+                    scenario.seed,
+                    &TurmoilConfig { tick_ms },
+                );
+                judge(&ctx, &report.history).failed_ids()
+            };
+            let fine = verdicts(1);
             total += 1;
-            if judge(&ctx, &fine.history).failed_ids() == judge(&ctx, &coarse.history).failed_ids()
-            {
-                same += 1;
+            for (n, &tick) in same.iter_mut().zip(ticks) {
+                if verdicts(tick) == fine {
+                    *n += 1;
+                }
             }
         }
     }
-    Ok(format!("{same}/{total}"))
+    Ok(same.into_iter().map(|n| format!("{n}/{total}")).collect())
 }
 
 pub struct BenchArgs {
@@ -229,17 +222,25 @@ pub fn run(args: BenchArgs) -> Result<u8, Failure> {
         }
     };
     say("direct engine");
-    let (direct, _) = time_engine(EngineKind::Direct, None, &base, direct_runs);
+    let direct = time_engine(EngineKind::Direct, None, &base, direct_runs);
     say("turmoil engine, 1 ms tick");
-    let (turmoil, _) = time_engine(EngineKind::Turmoil, None, &base, turmoil_runs);
+    let turmoil = time_engine(EngineKind::Turmoil, None, &base, turmoil_runs);
+    const TICKS: [u64; 2] = [2, 5];
     let mut turmoil_ticks = Vec::new();
-    for tick in [2u64, 5] {
+    for tick in TICKS {
         say(&format!("turmoil engine, {tick} ms tick"));
-        let (mut f, _) = time_engine(EngineKind::Turmoil, Some(tick), &base, turmoil_runs);
-        if !args.quick {
-            f.catalog_agreement = Some(catalog_agreement(tick)?);
+        turmoil_ticks.push(time_engine(
+            EngineKind::Turmoil,
+            Some(tick),
+            &base,
+            turmoil_runs,
+        ));
+    }
+    if !args.quick {
+        say("catalog verdicts at each tick");
+        for (f, agreement) in turmoil_ticks.iter_mut().zip(catalog_agreement(&TICKS)?) {
+            f.catalog_agreement = Some(agreement);
         }
-        turmoil_ticks.push(f);
     }
     say("oracle growth");
     let (growth, growth_ratio) = oracle_growth(&base);
