@@ -1,27 +1,12 @@
 //! Every catalog scenario against every revision, compared with what the file says it shows.
 
+mod common;
+
+use common::catalog;
 use ssesim_model::revisions;
 use ssesim_oracles::{check, invariant, Context};
-use ssesim_scenarios::{load_file, Scenario};
+use ssesim_scenarios::Scenario;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn catalog() -> Vec<(PathBuf, Scenario)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the catalog directory exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
-            (p, s)
-        })
-        .collect()
-}
 
 fn failed(scenario: &Scenario, revision: &str) -> BTreeSet<String> {
     let params = revisions::preset(revision).expect("known revision");

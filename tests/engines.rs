@@ -3,31 +3,16 @@
 //! run ended quiescent). It in fact records the same histories, byte for byte, which the
 //! second test holds it to.
 
+mod common;
+
+use common::catalog;
 use ssesim_model::revisions;
 use ssesim_oracles::{check, Context};
-use ssesim_scenarios::{load_file, Scenario};
+use ssesim_scenarios::Scenario;
 use ssesim_sim::history::{EndVerdict, History};
 use ssesim_sim::EngineKind;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
-
-fn catalog() -> Vec<(PathBuf, Scenario)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the catalog directory exists")
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
-            (p, s)
-        })
-        .collect()
-}
 
 /// What the oracles say about one run: the broken invariants and the end.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,11 +1,12 @@
-//! Same scenario and seed, byte-identical history: checked over many seeds, with the first
-//! differing record printed on a mismatch.
+//! Same scenario and seed, byte-identical history, on both engines: checked over many
+//! seeds, with the first differing record printed on a mismatch.
 
 mod common;
 
 use common::busy;
 use ssesim_model::revisions;
 use ssesim_sim::turmoil::run;
+use ssesim_sim::EngineKind;
 
 fn seeds() -> std::ops::Range<u64> {
     // Override with SSESIM_DETERMINISM_SEEDS=N for a longer local run.
@@ -16,17 +17,17 @@ fn seeds() -> std::ops::Range<u64> {
     0..n
 }
 
-#[test]
-fn same_seed_gives_byte_identical_history() {
+/// Runs `busy()` twice per seed on `engine` and compares the histories.
+fn same_seed_gives_byte_identical_history_on(engine: EngineKind) {
     let scenario = busy();
     let params = revisions::preset("baseline").unwrap();
     let mut distinct = std::collections::BTreeSet::new();
     for seed in seeds() {
-        let a = run(&scenario, &params, seed);
-        let b = run(&scenario, &params, seed);
+        let a = ssesim_sim::run(engine, &scenario, &params, seed);
+        let b = ssesim_sim::run(engine, &scenario, &params, seed);
         if let Some((i, left, right)) = a.history.first_divergence(&b.history) {
             panic!(
-                "seed {seed}: histories diverge at record {i}\n first run:  {}\n second run: {}",
+                "{engine}, seed {seed}: histories diverge at record {i}\n first run:  {}\n second run: {}",
                 left.unwrap_or_else(|| "<end>".into()),
                 right.unwrap_or_else(|| "<end>".into())
             );
@@ -34,13 +35,23 @@ fn same_seed_gives_byte_identical_history() {
         assert_eq!(a.history.hash_hex(), b.history.hash_hex());
         distinct.insert(a.history.hash_hex());
     }
-    // The seed must matter, or this test would pass for a bench that ignores it.
+    // The seed must matter, or this test would pass for an engine that ignores it.
     let n = seeds().end as usize;
     assert!(
         distinct.len() * 2 > n,
-        "only {} distinct histories over {n} seeds",
+        "{engine}: only {} distinct histories over {n} seeds",
         distinct.len()
     );
+}
+
+#[test]
+fn same_seed_gives_byte_identical_history() {
+    same_seed_gives_byte_identical_history_on(EngineKind::Turmoil);
+}
+
+#[test]
+fn same_seed_gives_byte_identical_history_on_the_direct_engine() {
+    same_seed_gives_byte_identical_history_on(EngineKind::Direct);
 }
 
 #[test]

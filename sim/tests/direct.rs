@@ -1,6 +1,6 @@
-//! The direct engine on its own: determinism over many seeds, its fidelity to the turmoil
-//! engine, and the steppable form (`DirectSim`): clones, state digests, steps added while
-//! it runs. (Every fault kind is covered on both engines by `faults.rs`.)
+//! The direct engine on its own: its fidelity to the turmoil engine, and the steppable form
+//! (`DirectSim`): clones, state digests, steps added while it runs. (Its determinism over
+//! many seeds is in `determinism.rs`, every fault kind on both engines in `faults.rs`.)
 
 mod common;
 
@@ -14,42 +14,6 @@ use std::collections::BTreeSet;
 
 fn baseline() -> ssesim_model::Params {
     revisions::preset("baseline").expect("baseline preset")
-}
-
-fn seeds() -> std::ops::Range<u64> {
-    // Override with SSESIM_DETERMINISM_SEEDS=N for a longer local run.
-    let n = std::env::var("SSESIM_DETERMINISM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    0..n
-}
-
-#[test]
-fn same_seed_gives_byte_identical_history() {
-    let scenario = busy();
-    let params = baseline();
-    let mut distinct = BTreeSet::new();
-    for seed in seeds() {
-        let a = run(&scenario, &params, seed);
-        let b = run(&scenario, &params, seed);
-        if let Some((i, left, right)) = a.history.first_divergence(&b.history) {
-            panic!(
-                "seed {seed}: histories diverge at record {i}\n first run:  {}\n second run: {}",
-                left.unwrap_or_else(|| "<end>".into()),
-                right.unwrap_or_else(|| "<end>".into())
-            );
-        }
-        assert_eq!(a.history.hash_hex(), b.history.hash_hex());
-        distinct.insert(a.history.hash_hex());
-    }
-    // The seed must matter, or this test would pass for an engine that ignores it.
-    let n = seeds().end as usize;
-    assert!(
-        distinct.len() * 2 > n,
-        "only {} distinct histories over {n} seeds",
-        distinct.len()
-    );
 }
 
 /// The direct engine draws turmoil's latencies and orders a millisecond's work as turmoil

@@ -1,0 +1,22 @@
+//! What several integration tests read: the catalog, in file-name order.
+
+use ssesim_scenarios::{load_file, Scenario};
+use std::path::PathBuf;
+
+/// Every scenario of `scenarios/catalog/`, with its path.
+pub fn catalog() -> Vec<(PathBuf, Scenario)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalog");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the catalog directory exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            (p, s)
+        })
+        .collect()
+}
