@@ -280,6 +280,11 @@ pub struct Client {
     /// of them was still queued or awaiting its reply; that reply then ends the tracking.
     #[serde(default)]
     unwatch_seen: BTreeSet<SessionId>,
+    /// Reference: sessions the app followed again while their unwatch still waited for
+    /// its reply, so that reply asks for a replay even if the client holds no event of
+    /// them ([`Self::unwatch_confirmed`]).
+    #[serde(default)]
+    refollowed: BTreeSet<SessionId>,
     /// Reference: sessions tracked again (or newly, through `trackSeq`) whose replay after
     /// the cursor the client holds has not been served yet.
     #[serde(default)]
@@ -317,6 +322,7 @@ impl Client {
             repair_in_flight: false,
             unwatching: BTreeSet::new(),
             unwatch_seen: BTreeSet::new(),
+            refollowed: BTreeSet::new(),
             to_replay: BTreeMap::new(),
             repair_failures: 0,
             out: Vec::new(),
@@ -886,10 +892,11 @@ impl Client {
     /// ([`Self::on_unwatched`]): events stored while it was watched and lost with a broken
     /// stream are still replayed by a reconnect that comes first.
     ///
-    /// Returns a session the app follows again after an unwatch, with the cursor its
-    /// in-order delivery kept for it, when the server has handled that unwatch: it forgot
-    /// the pair's cursor and starts the new watch at the head, so the events stored since
-    /// must be asked for. An unwatch still waiting for its reply asks for them when it
+    /// Returns a session the app follows again after an unwatch, with the cursor a replay
+    /// resumes after ([`Self::resume_cursor`]), when the server has handled that unwatch:
+    /// it starts the new watch at the head (it forgot the pair's cursor, or dropped what
+    /// sync still owed it), so whatever the tab lacks must be asked for, events lost while
+    /// it watched included. An unwatch still waiting for its reply asks for them when it
     /// comes ([`Self::unwatch_confirmed`]).
     fn remember_watch(&mut self, msg: &ClientMsg) -> Option<(SessionId, Seq)> {
         match msg {
@@ -911,11 +918,14 @@ impl Client {
                 }?;
                 let was_unwatching = self.unwatching.remove(watched);
                 self.unwatch_seen.remove(watched);
-                let kept = self.applied.as_ref().and_then(|a| a.cursor(watched));
-                if self.seq_by_session.contains_key(watched) {
-                    let handled = was_unwatching && !self.unwatch_pending(watched);
-                    return kept.filter(|_| handled).map(|c| (watched.clone(), c));
+                if let Some(cursor) = self.resume_cursor(watched) {
+                    if was_unwatching && self.unwatch_pending(watched) {
+                        self.refollowed.insert(watched.clone());
+                        return None;
+                    }
+                    return was_unwatching.then(|| (watched.clone(), cursor));
                 }
+                let kept = self.applied.as_ref().and_then(|a| a.cursor(watched));
                 self.seq_by_session
                     .insert(watched.clone(), kept.unwrap_or(0));
                 kept.map(|c| (watched.clone(), c))
@@ -947,14 +957,16 @@ impl Client {
     /// at the unwatch: a watch or switch queued behind it starts at the head, and a prompt
     /// or an interrupt (which go through the outbox, not the control queue) may even have
     /// been handled first, leaving the session unwatched. The client asks for a replay
-    /// after the cursor it holds, which watches the session again too (with no events of
-    /// it, the app loads the history itself). Otherwise, if the unwatch's frame already
-    /// came, tracking ends.
+    /// after its resume cursor, which watches the session again too. Otherwise, if the
+    /// unwatch's frame already came, tracking ends.
     fn unwatch_confirmed(&mut self, session: SessionId) {
         if !self.unwatching.contains(&session) {
-            let kept = self.applied.as_ref().and_then(|a| a.cursor(&session));
-            if let (Some(cursor), true) = (kept, self.seq_by_session.contains_key(&session)) {
-                self.replay_from(session, cursor);
+            let refollowed = self.refollowed.remove(&session);
+            let held = self.applied.as_ref().and_then(|a| a.cursor(&session));
+            if let Some(cursor) = self.resume_cursor(&session) {
+                if refollowed || held.is_some() {
+                    self.replay_from(session, cursor);
+                }
             }
             return;
         }
@@ -989,7 +1001,17 @@ impl Client {
         self.send_now(msg);
     }
 
+    /// Reference: where a replay for a tracked session resumes: after the last event of it
+    /// applied in order, or, with none held, after the seq declared for it (0 unless a
+    /// history load seeded it). `None` for a session not tracked.
+    fn resume_cursor(&self, session: &SessionId) -> Option<Seq> {
+        let declared = *self.seq_by_session.get(session)?;
+        let kept = self.applied.as_ref().and_then(|a| a.cursor(session));
+        Some(kept.unwrap_or(declared))
+    }
+
     fn untrack(&mut self, session: &SessionId) {
+        self.refollowed.remove(session);
         self.unwatching.remove(session);
         self.unwatch_seen.remove(session);
         self.seq_by_session.remove(session);
@@ -1068,11 +1090,8 @@ impl Client {
     /// retried), so the server need not watch it, and the loaded seq is the first cursor
     /// the client has for it.
     fn on_track(&mut self, session: SessionId, seq: Seq) {
-        let held = self
-            .applied
-            .as_ref()
-            .is_some_and(|a| a.cursor(&session).is_some());
-        let newly = !self.seq_by_session.contains_key(&session) || !held;
+        let held = self.applied.as_ref().and_then(|a| a.cursor(&session));
+        let newly = !self.seq_by_session.contains_key(&session) || held.is_none();
         self.unwatching.remove(&session);
         self.unwatch_seen.remove(&session);
         let Some(applied) = self.applied.as_mut() else {
@@ -1087,7 +1106,13 @@ impl Client {
                 event: ServerEvent::Session(e),
             });
         }
-        if newly && self.params.strict_hygiene {
+        // A load that moved a held session's cursor forward shows the stream lagging
+        // behind the store. The server's cursor for the pair may sit far back (a blocked
+        // pair repaired by sync), and sync would crawl through what the load already
+        // gave, a batch a tick, before reaching what the tab still lacks: a replay after
+        // the loaded seq rewinds it there and sends the rest at once.
+        let moved = held.is_some_and(|h| cursor > h);
+        if (newly || moved) && self.params.strict_hygiene {
             self.replay_from(session, cursor);
         }
     }

@@ -507,8 +507,7 @@ impl Server {
         if receipted {
             return self.receipted(now, token, conn, request.body);
         }
-        self.dispatch(now, conn, request.body);
-        Ok(Answer::Ok)
+        self.dispatch(now, conn, request.body)
     }
 
     /// Makes the connection's active session `session` (watching it). With gap repair a
@@ -663,7 +662,7 @@ impl Server {
             .push(ServerOutput::CallInterrupt { token, session });
     }
 
-    fn dispatch(&mut self, now: Millis, conn: ConnId, body: ClientMsg) {
+    fn dispatch(&mut self, now: Millis, conn: ConnId, body: ClientMsg) -> Handled {
         match body {
             ClientMsg::Send {
                 session,
@@ -703,9 +702,12 @@ impl Server {
                 }
                 self.set_state(&session, SessionState::Ended, "client_close", now);
             }
-            ClientMsg::Reconnect { sessions } => self.handle_reconnect(now, conn, &sessions),
+            ClientMsg::Reconnect { sessions } => {
+                return self.handle_reconnect(now, conn, &sessions)
+            }
             ClientMsg::Unknown { .. } => {}
         }
+        Ok(Answer::Ok)
     }
 
     fn control(&mut self, session: SessionId, control: AgentControl) {
@@ -924,8 +926,20 @@ impl Server {
 
     /// `handleReconnect`: per session, rewind the cursor to the client's lastSeq, replay
     /// everything after it with no limit, resume a suspended runtime; then `reconnected`.
-    fn handle_reconnect(&mut self, now: Millis, conn: ConnId, sessions: &[SessionCursor]) {
+    ///
+    /// Reference: a replay cut short by a failing transport is answered 503 instead of 200.
+    /// The client asked for those events and nothing on the stream will tell it they did
+    /// not go out (`reconnected` fails with them), so the reply must: it retries with
+    /// backoff and the retry after the transport recovers replays the rest at once, where
+    /// sync alone would crawl through it a batch a tick.
+    fn handle_reconnect(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        sessions: &[SessionCursor],
+    ) -> Handled {
         let mut summary = Vec::new();
+        let mut incomplete = false;
         for c in sessions {
             let s = &c.session;
             self.registry.watch(conn, s);
@@ -953,6 +967,7 @@ impl Server {
             self.push_deliveries(d);
             self.registry.reset_cursor(conn, s, last);
             if failed {
+                incomplete = true;
                 self.registry.block(conn, s);
             } else {
                 self.registry.unblock(conn, s);
@@ -977,6 +992,10 @@ impl Server {
             summary.push((s.clone(), replayed));
         }
         self.direct(conn, ServerEvent::Reconnected { sessions: summary });
+        if incomplete {
+            return Err(Reject::Status(503, "Replay incomplete: the stream failed"));
+        }
+        Ok(Answer::Ok)
     }
 
     fn agent_emit(&mut self, session: &SessionId, n: u32) {

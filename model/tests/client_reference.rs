@@ -402,3 +402,77 @@ fn a_failed_suspend_is_not_retried() {
     assert!(posts(&out).is_empty(), "{out:?}");
     assert_eq!(tab.client.pending_len(), 0);
 }
+
+#[test]
+fn watching_again_a_session_it_holds_no_event_of_asks_for_a_replay_after_its_declared_seq() {
+    // s1 watched (tracked at 0, no event of it held: a failing transport lost them all),
+    // then unwatched with no `unwatched` frame (the same transport lost it): still tracked.
+    // Followed again once the unwatch is answered, the client asks for a replay after the
+    // seq it declares for s1, so what the stream lost while it watched comes at once,
+    // not from the server's sync a batch a tick.
+    let (mut tab, _es) = connected();
+    let req = only_post(&tab.feed(send(watch_s1()))).req;
+    tab.feed(done(req, ok()));
+    let req = only_post(&tab.feed(send(unwatch_s1()))).req;
+    tab.feed(done(req, ok()));
+    assert_eq!(
+        tab.client.tracked_sessions().count(),
+        1,
+        "no frame: tracked"
+    );
+    let sent: Vec<ClientMsg> = posts(&tab.feed(send(watch_s1())))
+        .into_iter()
+        .map(|p| p.body)
+        .collect();
+    assert_eq!(sent, vec![watch_s1(), reconnect_s1(0)]);
+}
+
+#[test]
+fn a_history_load_ahead_of_the_cursor_asks_for_a_replay_after_it() {
+    // The tab holds s1 up to #1 and the app loads the history up to 9: the stream lags the
+    // store, so the client asks for a replay after 9 (the server may hold the pair's
+    // cursor far back). A load that does not move the cursor asks for nothing.
+    let (mut tab, _es) = watching_s1();
+    let out = tab.feed(ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq: 9,
+    });
+    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    assert_eq!(sent, vec![reconnect_s1(9)]);
+    let req = posts(&out)[0].req;
+    tab.feed(done(req, ok()));
+    let out = tab.feed(ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq: 5,
+    });
+    assert!(posts(&out).is_empty(), "{out:?}");
+    assert_eq!(tab.client.last_seq(&sid("s1")), 9);
+}
+
+#[test]
+fn following_again_before_the_unwatch_is_answered_asks_for_a_replay_with_its_reply() {
+    // The same with the watch made while the unwatch still waits for its reply: the
+    // server handles the unwatch first, so the reply asks for the replay, though the
+    // client holds no event of s1. An unwatch of a session it never tracked does not.
+    let (mut tab, _es) = connected();
+    let req = only_post(&tab.feed(send(watch_s1()))).req;
+    tab.feed(done(req, ok()));
+    let req = only_post(&tab.feed(send(unwatch_s1()))).req;
+    let out = tab.feed(send(watch_s1()));
+    assert!(posts(&out).is_empty(), "queued behind the unwatch: {out:?}");
+    let sent: Vec<ClientMsg> = posts(&tab.feed(done(req, ok())))
+        .into_iter()
+        .map(|p| p.body)
+        .collect();
+    // The replay request also watches s1, so its order against the watch does not matter.
+    assert_eq!(sent, vec![reconnect_s1(0), watch_s1()]);
+
+    let (mut tab, _es) = connected();
+    let req = only_post(&tab.feed(send(unwatch_s1()))).req;
+    tab.feed(send(watch_s1()));
+    let sent: Vec<ClientMsg> = posts(&tab.feed(done(req, ok())))
+        .into_iter()
+        .map(|p| p.body)
+        .collect();
+    assert_eq!(sent, vec![watch_s1()]);
+}

@@ -949,21 +949,32 @@ fn reconnect_still_resets_to_last_seq_and_replays_everything_after_it() {
     assert_eq!(seqs(&out, c, Origin::Replay), expected);
     assert_eq!(server.registry().cursor(c, &s), head);
     assert!(!server.registry().is_blocked(c, &s));
-    // A replay onto a throwing transport stops and leaves the pair to sync.
+    // A replay onto a throwing transport stops and leaves the pair to sync, and says so:
+    // a 503 the client retries, so the rest comes at once when the transport recovers.
     set_transport(&mut server, 3, c, TransportHealth::Throwing);
-    post(
-        &mut server,
-        4,
-        Some(c),
-        ClientMsg::Reconnect {
-            sessions: vec![SessionCursor {
-                session: s.clone(),
-                last_seq: 5,
-            }],
-        },
-    );
+    let replay_after_5 = ClientMsg::Reconnect {
+        sessions: vec![SessionCursor {
+            session: s.clone(),
+            last_seq: 5,
+        }],
+    };
+    let (response, _) = post(&mut server, 4, Some(c), replay_after_5.clone());
+    assert_eq!(response.status, 503, "{}", response.body);
     assert_eq!(server.registry().cursor(c, &s), 5);
     assert!(server.registry().is_blocked(c, &s));
+    set_transport(&mut server, 5, c, TransportHealth::Open);
+    let (response, out) = post(&mut server, 6, Some(c), replay_after_5.clone());
+    assert_eq!(response.status, 200);
+    assert_eq!(seqs(&out, c, Origin::Replay), expected);
+    assert!(!server.registry().is_blocked(c, &s));
+    // Without gap repair the failed sends go unnoticed, as in mitzo: 200.
+    let mut plain = boot_with(ServerParams::default());
+    plain.handle(0, ServerInput::StartSession { session: s.clone() });
+    emit(&mut plain, 0, &s, 0);
+    let c = open(&mut plain, 1);
+    set_transport(&mut plain, 2, c, TransportHealth::Throwing);
+    let (response, _) = post(&mut plain, 3, Some(c), replay_after_5);
+    assert_eq!(response.status, 200);
 }
 
 #[test]

@@ -372,16 +372,23 @@ fn no_silent_event_loss(ctx: &Context, f: &Facts, out: &mut Found) {
             if applied.contains(&(s, *q)) {
                 continue;
             }
-            let owed_from = intervals
-                .get(s)
-                .and_then(|list| list.iter().find(|(from, to)| q > from && q <= to))
-                .map(|(from, _)| *from);
-            let Some(from) = owed_from else {
+            let Some(list) = intervals.get(s) else {
+                continue;
+            };
+            let Some(&(from, _)) = list.iter().find(|(from, to)| q > from && q <= to) else {
                 continue;
             };
             // An event this far ahead of what the tab had (or was owed from) when it was
             // stored can only reach it after the batches before it: the bounded sync's pace.
-            let had = had.by(s, at.ms).max(from);
+            // Events an earlier watch still owed the tab come first too: a transport
+            // delivers in order, so a re-watch cannot jump the debt it has not paid.
+            let had_then = had.by(s, at.ms);
+            let debt_from = list
+                .iter()
+                .filter(|&&(f, to)| f < from && to > had_then)
+                .map(|&(f, _)| f.max(had_then))
+                .min();
+            let had = debt_from.unwrap_or(had_then.max(from));
             let behind = q.saturating_sub(had).saturating_sub(1);
             let due = at.ms + catch_up_ms(ctx, behind);
             if judged(ctx, due) {

@@ -283,7 +283,12 @@ impl Facts {
                     ServerOutput::CallInterrupt { .. } => f.interrupts_called.push(at),
                     ServerOutput::Respond { response, .. } => {
                         if let Some((conn, body)) = pending_request.take() {
-                            if response.is_success() {
+                            // A reconnect watches its sessions even when its replay was
+                            // cut short (the reference answers that 503 so the client
+                            // retries it).
+                            let replay_cut = matches!(body, ClientMsg::Reconnect { .. })
+                                && response.status == 503;
+                            if response.is_success() || replay_cut {
                                 for change in watch_changes(&body) {
                                     f.watch_changes.push((at, conn, change, f.last_seq));
                                 }

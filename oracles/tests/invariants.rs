@@ -1549,6 +1549,49 @@ fn no_silent_event_loss_gives_a_burst_the_bounded_syncs_pace() {
     assert_names(x, &["tab0", "s1#6"]);
 }
 
+/// `burst_partly_delivered(got)`, then tab0 unwatches s1 at 2400 and watches it again at
+/// 2500 (both answered 200 by the server), and #306 is stored at 2600 and never arrives.
+fn rewatched_with_a_debt(got: u64) -> H {
+    let unwatch = ClientMsg::Unwatch { session: sid("s1") };
+    burst_partly_delivered(got)
+        .call(0, 2400, C1, 3, &unwatch)
+        .request(2402, C1, &unwatch)
+        .respond(2402, 200)
+        .post_done(0, 2404, 3, 200)
+        .watch(0, 2500, 1, C1, 4, "s1")
+        .emit(2600, "s1", 306, 2, &[])
+}
+
+/// How many violations of `id` were found, those folded into "... and N more" included.
+fn found(v: &Verdicts, id: &str) -> usize {
+    of(v, id)
+        .iter()
+        .map(|x| {
+            x.detail
+                .strip_prefix("... and ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1)
+        })
+        .sum()
+}
+
+#[test]
+fn no_silent_event_loss_makes_an_event_after_a_rewatch_wait_for_the_earlier_debt() {
+    // The burst was owed under the first watch and never paid; an event stored after the
+    // re-watch reaches the tab only behind it, at the sync's pace: past the run's end, so
+    // #306 adds no violation to the burst's own.
+    let burst = found(&run(burst_partly_delivered(0)), "no_silent_event_loss");
+    assert!(burst > 0);
+    let v = run(rewatched_with_a_debt(0));
+    assert_eq!(found(&v, "no_silent_event_loss"), burst, "{v:#?}");
+    // With the debt paid before it was stored, #306 is owed at once.
+    let v = run(rewatched_with_a_debt(300));
+    let x = fired(&v, "no_silent_event_loss");
+    assert_names(x, &["tab0", "s1#306"]);
+    assert_eq!(found(&v, "no_silent_event_loss"), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // liveness
 
