@@ -1592,6 +1592,32 @@ fn no_silent_event_loss_makes_an_event_after_a_rewatch_wait_for_the_earlier_debt
     assert_eq!(found(&v, "no_silent_event_loss"), 1);
 }
 
+/// tab0 connected (no watch) asks for a replay of s1 after #3, which the server answers
+/// `status`; #4 is stored at 600 and never reaches the tab.
+fn replay_answered(status: u16) -> H {
+    let replay = reconnect_msg(&[("s1", 3)]);
+    H::new()
+        .boot(0, 1, vec![])
+        .start_session(0, "s1", 1)
+        .connect(0, 10, 1, C1)
+        .call(0, 100, C1, 1, &replay)
+        .request(102, C1, &replay)
+        .respond(102, status)
+        .post_done(0, 104, 1, status)
+        .emit(600, "s1", 4, 1, &[])
+}
+
+#[test]
+fn no_silent_event_loss_counts_a_replay_answered_503_as_a_watch() {
+    // The reference answers 503 to a replay its failing transport cut short, after it
+    // watched the session: what is stored afterwards is owed.
+    let v = run(replay_answered(503));
+    let x = fired(&v, "no_silent_event_loss");
+    assert_names(x, &["tab0", "s1#4"]);
+    // Any other refusal watched nothing.
+    holds(&run(replay_answered(500)), "no_silent_event_loss");
+}
+
 // ---------------------------------------------------------------------------------------
 // liveness
 
