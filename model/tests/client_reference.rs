@@ -29,6 +29,14 @@ fn applied(out: &[ClientOutput]) -> Vec<Seq> {
         .collect()
 }
 
+/// The app's `trackSeq(s1, seq)` after a history load.
+fn track_s1(seq: Seq) -> ClientInput {
+    ClientInput::TrackSeq {
+        session: sid("s1"),
+        seq,
+    }
+}
+
 fn watch_s1() -> ClientMsg {
     ClientMsg::Watch { session: sid("s1") }
 }
@@ -109,10 +117,7 @@ fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
     // server to watch it from 3 (a reconnect POST for s1 alone: whatever was stored after
     // the load is replayed), instead of waiting for a reconnect that may never come.
     let (mut tab, es) = connected();
-    let out = tab.feed(ClientInput::TrackSeq {
-        session: sid("s1"),
-        seq: 3,
-    });
+    let out = tab.feed(track_s1(3));
     let want = reconnect_s1(3);
     assert_eq!(
         posts(&out)
@@ -123,10 +128,7 @@ fn tracking_a_new_session_watches_it_from_the_loaded_seq() {
     );
     // The replay of #4 (previous #3) applies; tracking s1 again posts nothing.
     assert_eq!(applied(&tab.feed(event(es, 4, 3))), vec![4]);
-    let out = tab.feed(ClientInput::TrackSeq {
-        session: sid("s1"),
-        seq: 4,
-    });
+    let out = tab.feed(track_s1(4));
     assert!(posts(&out).is_empty(), "{out:?}");
 }
 
@@ -140,10 +142,7 @@ fn tracking_a_session_whose_watch_was_refused_watches_it_from_the_loaded_seq() {
     let req = only_post(&tab.feed(send(watch_s1()))).req;
     let out = tab.feed(done(req, status(409)));
     assert!(posts(&out).is_empty(), "a 409 is not retried: {out:?}");
-    let out = tab.feed(ClientInput::TrackSeq {
-        session: sid("s1"),
-        seq: 6,
-    });
+    let out = tab.feed(track_s1(6));
     assert_eq!(
         posts(&out)
             .into_iter()
@@ -264,7 +263,7 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
     let switch = ClientMsg::SwitchSession { session: sid("s1") };
     let out = tab.feed(send(switch.clone()));
     let replay = reconnect_s1(2);
-    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    let sent = bodies(&out);
     assert_eq!(sent, vec![switch, replay.clone()]);
     // A failed replay request is retried after a backoff until it is served.
     let req = posts(&out)[1].req;
@@ -274,7 +273,7 @@ fn watching_again_a_session_it_stopped_tracking_asks_for_what_it_missed() {
     let out = tab.feed(ClientInput::Timer(
         ssesim_model::client::ClientTimer::Repair,
     ));
-    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    let sent = bodies(&out);
     assert_eq!(sent, vec![replay]);
     assert_eq!(
         tab.client.last_seq(&sid("s1")),
@@ -331,7 +330,7 @@ fn a_prompt_the_server_handled_before_an_earlier_unwatch_is_watched_again() {
     let out = tab.feed(done(sent, status(202)));
     assert!(posts(&out).is_empty(), "{out:?}");
     let out = tab.feed(done(unwatch, ok()));
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    let bodies = bodies(&out);
     assert_eq!(bodies, vec![reconnect_s1(1)]);
 }
 
@@ -374,8 +373,7 @@ fn following_a_session_again_after_its_unwatch_was_handled_asks_for_what_it_miss
     assert!(posts(&out).is_empty(), "queued behind the unwatch: {out:?}");
     let out = tab.feed(done(unwatch, ok()));
     // Either order does: the replay request watches s1 too.
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
-    assert_eq!(bodies, vec![replay.clone(), watch.clone()]);
+    assert_eq!(bodies(&out), vec![replay.clone(), watch.clone()]);
     assert_eq!(tab.client.last_seq(&sid("s1")), 1, "still tracked");
     // The watch made after the reply (its frame still on the way): the watch asks.
     let (mut tab, _) = watching_s1();
@@ -384,8 +382,7 @@ fn following_a_session_again_after_its_unwatch_was_handled_asks_for_what_it_miss
     let out = tab.feed(done(unwatch, ok()));
     assert!(posts(&out).is_empty(), "{out:?}");
     let out = tab.feed(send(watch.clone()));
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
-    assert_eq!(bodies, vec![watch, replay]);
+    assert_eq!(bodies(&out), vec![watch, replay]);
 }
 
 #[test]
@@ -403,6 +400,14 @@ fn a_failed_suspend_is_not_retried() {
     assert_eq!(tab.client.pending_len(), 0);
 }
 
+/// A connected reference tab that watches s1 (confirmed) and holds no event of it.
+fn watching_s1_with_no_event() -> Bench {
+    let (mut tab, _es) = connected();
+    let req = only_post(&tab.feed(send(watch_s1()))).req;
+    tab.feed(done(req, ok()));
+    tab
+}
+
 #[test]
 fn watching_again_a_session_it_holds_no_event_of_asks_for_a_replay_after_its_declared_seq() {
     // s1 watched (tracked at 0, no event of it held: a failing transport lost them all),
@@ -410,9 +415,7 @@ fn watching_again_a_session_it_holds_no_event_of_asks_for_a_replay_after_its_dec
     // Followed again once the unwatch is answered, the client asks for a replay after the
     // seq it declares for s1, so what the stream lost while it watched comes at once,
     // not from the server's sync a batch a tick.
-    let (mut tab, _es) = connected();
-    let req = only_post(&tab.feed(send(watch_s1()))).req;
-    tab.feed(done(req, ok()));
+    let mut tab = watching_s1_with_no_event();
     let req = only_post(&tab.feed(send(unwatch_s1()))).req;
     tab.feed(done(req, ok()));
     assert_eq!(
@@ -420,10 +423,7 @@ fn watching_again_a_session_it_holds_no_event_of_asks_for_a_replay_after_its_dec
         1,
         "no frame: tracked"
     );
-    let sent: Vec<ClientMsg> = posts(&tab.feed(send(watch_s1())))
-        .into_iter()
-        .map(|p| p.body)
-        .collect();
+    let sent = bodies(&tab.feed(send(watch_s1())));
     assert_eq!(sent, vec![watch_s1(), reconnect_s1(0)]);
 }
 
@@ -433,18 +433,12 @@ fn a_history_load_ahead_of_the_cursor_asks_for_a_replay_after_it() {
     // store, so the client asks for a replay after 9 (the server may hold the pair's
     // cursor far back). A load that does not move the cursor asks for nothing.
     let (mut tab, _es) = watching_s1();
-    let out = tab.feed(ClientInput::TrackSeq {
-        session: sid("s1"),
-        seq: 9,
-    });
-    let sent: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    let out = tab.feed(track_s1(9));
+    let sent = bodies(&out);
     assert_eq!(sent, vec![reconnect_s1(9)]);
     let req = posts(&out)[0].req;
     tab.feed(done(req, ok()));
-    let out = tab.feed(ClientInput::TrackSeq {
-        session: sid("s1"),
-        seq: 5,
-    });
+    let out = tab.feed(track_s1(5));
     assert!(posts(&out).is_empty(), "{out:?}");
     assert_eq!(tab.client.last_seq(&sid("s1")), 9);
 }
@@ -454,25 +448,17 @@ fn following_again_before_the_unwatch_is_answered_asks_for_a_replay_with_its_rep
     // The same with the watch made while the unwatch still waits for its reply: the
     // server handles the unwatch first, so the reply asks for the replay, though the
     // client holds no event of s1. An unwatch of a session it never tracked does not.
-    let (mut tab, _es) = connected();
-    let req = only_post(&tab.feed(send(watch_s1()))).req;
-    tab.feed(done(req, ok()));
+    let mut tab = watching_s1_with_no_event();
     let req = only_post(&tab.feed(send(unwatch_s1()))).req;
     let out = tab.feed(send(watch_s1()));
     assert!(posts(&out).is_empty(), "queued behind the unwatch: {out:?}");
-    let sent: Vec<ClientMsg> = posts(&tab.feed(done(req, ok())))
-        .into_iter()
-        .map(|p| p.body)
-        .collect();
+    let sent = bodies(&tab.feed(done(req, ok())));
     // The replay request also watches s1, so its order against the watch does not matter.
     assert_eq!(sent, vec![reconnect_s1(0), watch_s1()]);
 
     let (mut tab, _es) = connected();
     let req = only_post(&tab.feed(send(unwatch_s1()))).req;
     tab.feed(send(watch_s1()));
-    let sent: Vec<ClientMsg> = posts(&tab.feed(done(req, ok())))
-        .into_iter()
-        .map(|p| p.body)
-        .collect();
+    let sent = bodies(&tab.feed(done(req, ok())));
     assert_eq!(sent, vec![watch_s1()]);
 }

@@ -654,7 +654,7 @@ fn parallel_flush_posts_everything_at_once_and_holds_no_flush_state() {
         b.send_queued(prompt(id));
     }
     let out = b.feed(welcome(es, 1));
-    let bodies: Vec<ClientMsg> = posts(&out).into_iter().map(|p| p.body).collect();
+    let bodies = bodies(&out);
     assert_eq!(bodies, vec![prompt("m1"), prompt("m2"), prompt("m3")]);
     assert_eq!(opens(&out), 1);
     assert_eq!(b.client.flushes_running(), 0);

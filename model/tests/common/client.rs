@@ -116,6 +116,11 @@ pub fn posts(out: &[ClientOutput]) -> Vec<Posted> {
         .collect()
 }
 
+/// The bodies of the POSTs among the outputs, in order.
+pub fn bodies(out: &[ClientOutput]) -> Vec<ClientMsg> {
+    posts(out).into_iter().map(|p| p.body).collect()
+}
+
 pub fn only_post(out: &[ClientOutput]) -> Posted {
     let p = posts(out);
     assert_eq!(p.len(), 1, "expected exactly one POST in {out:?}");
