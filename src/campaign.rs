@@ -1023,9 +1023,11 @@ impl<'a> Judge<'a> {
 
 /// Shrinks the case with `key` on `revision`, running it on `engine`, to a minimal
 /// scenario that still breaks `invariant`: first along the case's proptest value tree
-/// (`simplify` while the candidate still fails, `complicate` when it passes), then by
-/// deleting single steps, unused tabs and sessions, and the queue override. At most
-/// `max_runs` simulation runs; candidates already judged are not run again. The result is
+/// (`simplify` while the candidate still fails, `complicate` when it passes; at most 3/4
+/// of `max_runs` simulation runs), then by deleting runs of consecutive steps, single
+/// steps and pairs of steps until that deletes nothing (at most `max_runs` more runs), then
+/// unused tabs and sessions, and the queue override. Candidates already judged are not run
+/// again. The result is
 /// replayed in turmoil (one more run, not counted, unless `engine` is turmoil).
 /// Deterministic: same key, same result.
 #[allow(clippy::too_many_arguments)]
@@ -1121,17 +1123,60 @@ pub fn shrink_to(
         }
     }
 
-    // Single steps, latest first.
-    let mut i = best.steps.len();
-    while i > 0 && runs < max_runs {
-        i -= 1;
+    // Deleting steps, with a budget of its own (`max_runs` more): runs of consecutive steps
+    // (half the scenario down to two steps, latest first: steps at the same moment often
+    // go together), single steps, then pairs of steps anywhere (a network race can need
+    // two steps gone at once, since each step shifts the latency draws of those after
+    // it); again until none of these deletes anything or the budget is spent.
+    let budget = runs.saturating_add(max_runs);
+    let mut try_without = |best: &mut Scenario, drop: &[usize], runs: &mut u64| {
         let mut candidate = best.clone();
-        candidate.steps.remove(i);
-        if let Some(v) = fails(&candidate, &mut runs) {
-            best = candidate;
-            (verdicts, controls) = v;
+        for &i in drop.iter().rev() {
+            candidate.steps.remove(i);
+        }
+        fails(&candidate, runs).inspect(|_| *best = candidate)
+    };
+    loop {
+        let before = best.steps.len();
+        let mut size = best.steps.len() / 2;
+        while size >= 2 && runs < budget {
+            let mut start = best.steps.len().saturating_sub(size) + 1;
+            while start > 0 && runs < budget {
+                start -= 1;
+                if start + size > best.steps.len() {
+                    continue;
+                }
+                let drop: Vec<usize> = (start..start + size).collect();
+                if let Some(v) = try_without(&mut best, &drop, &mut runs) {
+                    (verdicts, controls) = v;
+                }
+            }
+            size -= 1;
+        }
+        let mut i = best.steps.len();
+        while i > 0 && runs < budget {
+            i -= 1;
+            if let Some(v) = try_without(&mut best, &[i], &mut runs) {
+                (verdicts, controls) = v;
+            }
+        }
+        let n = best.steps.len();
+        'pairs: for i in (1..n).rev() {
+            for j in (0..i).rev() {
+                if runs >= budget {
+                    break 'pairs;
+                }
+                if let Some(v) = try_without(&mut best, &[j, i], &mut runs) {
+                    (verdicts, controls) = v;
+                    break 'pairs;
+                }
+            }
+        }
+        if best.steps.len() == before || runs >= budget {
+            break;
         }
     }
+    let max_runs = budget;
     // The last tab, while no step names it.
     while best.topology.clients > 1 && runs < max_runs {
         let last = best.topology.clients - 1;

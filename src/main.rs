@@ -65,7 +65,8 @@ enum Command {
         /// Where shrunk scenarios are written.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
         out: PathBuf,
-        /// Simulation runs each shrink may spend.
+        /// Simulation runs each shrink may spend along the case's value tree (3/4 of it),
+        /// and again deleting steps.
         #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
         shrink_runs: u64,
         /// Do not shrink failures (and write no scenario files).
@@ -108,7 +109,8 @@ enum Command {
         /// Where the shrunk scenario is written.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
         out: PathBuf,
-        /// Simulation runs the shrink may spend.
+        /// Simulation runs the shrink may spend along the case's value tree (3/4 of it),
+        /// and again deleting steps.
         #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
         shrink_runs: u64,
     },
