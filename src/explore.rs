@@ -440,6 +440,10 @@ pub struct Weights {
     pub common_post: Vec<Endpoint>,
     /// The injected statuses (drawn uniformly, likewise).
     pub statuses: Vec<u16>,
+    /// The numbers of tabs and of sessions a case draws from (uniformly, so a repeated
+    /// entry weighs more); `None`: 1 to the most, uniformly.
+    pub clients: Option<Vec<u32>>,
+    pub sessions: Option<Vec<u32>>,
     /// A latency fault's lowest latency and spread (its highest is their sum).
     pub latency_min_ms: std::ops::Range<u64>,
     pub latency_spread_ms: std::ops::Range<u64>,
@@ -475,6 +479,8 @@ impl Default for Weights {
                 Endpoint::Switch,
             ],
             statuses: vec![500, 503, 502, 429, 404, 409, 400, 401, 403],
+            clients: None,
+            sessions: None,
             latency_min_ms: 0..200,
             latency_spread_ms: 1..300,
             latency_reset_ms: None,
@@ -496,11 +502,16 @@ const FOCUS_WINDOW_MS: u64 = 3000;
 
 impl Weights {
     /// The default odds leaned towards what `scenario` does: the fault and workload kinds
-    /// its steps use are enabled in most cases and drawn more often, the others less; its
-    /// injected statuses and their endpoints (and lost replies' endpoints) are drawn more
-    /// often; a burst of events, a send that starts a session or an empty send are more
-    /// likely when it has one. Nothing else changes: every case is still one the default
-    /// strategy can generate, only more or less likely.
+    /// its steps use are enabled in most cases (others in few) and drawn in proportion to
+    /// how often it uses them; its injected statuses and their endpoints (and lost replies'
+    /// endpoints) are drawn more often; its numbers of tabs and sessions are the likeliest;
+    /// a burst of events, a send that starts a session or an empty send are more likely
+    /// when it has one; the fault phase's steps fall within its first 3 s, so they meet
+    /// more often; and a slow link in the file (a latency above 20 ms) makes latency faults
+    /// steady (spread under 4 ms) at up to half its latency, or spikes of about its latency
+    /// undone within a few ms when the file undoes it within 10 ms. Only the odds and
+    /// these ranges change: the case type, the scenario it becomes and the shrinking are
+    /// those of the default strategy; no step is placed at a time the file uses.
     pub fn focused(scenario: &Scenario) -> Weights {
         let mut w = Weights {
             workload_until_ms: FOCUS_WINDOW_MS - 300,
@@ -514,6 +525,15 @@ impl Weights {
             .filter(|s| !(matches!(s.action, Action::Watch { .. }) && s.at_ms < 100))
             .map(|s| s.action.name())
             .collect();
+        // The file's topology three times as likely as each other one.
+        let lean = |n: usize, most: u32| {
+            let n = (n as u32).clamp(1, most);
+            let mut list: Vec<u32> = (1..=most).collect();
+            list.extend([n; FOCUS_FACTOR as usize - 1]);
+            Some(list)
+        };
+        w.clients = lean(scenario.topology.clients as usize, MAX_CLIENTS);
+        w.sessions = lean(scenario.topology.sessions.len(), MAX_SESSIONS);
         let uses = |k: &str| used.iter().filter(|u| **u == k).count() as u32;
         for (i, k) in FAULT_KINDS.iter().enumerate() {
             let n = uses(k);
@@ -732,10 +752,18 @@ pub fn case_strategy_with(w: &Weights) -> impl Strategy<Value = Case> {
                 .boxed(),
         }
     };
+    // The number of tabs or sessions: 1 to the most, uniformly (the default), or drawn from
+    // a list (a repeated entry weighs more).
+    let count = |list: &Option<Vec<u32>>, most: u32| -> BoxedStrategy<u32> {
+        match list {
+            None => (1..=most).boxed(),
+            Some(list) => proptest::sample::select(list.clone()).boxed(),
+        }
+    };
     (
         (
-            1..=MAX_CLIENTS,
-            1..=MAX_SESSIONS,
+            count(&w.clients, MAX_CLIENTS),
+            count(&w.sessions, MAX_SESSIONS),
             proptest::option::weighted(0.3, 1u32..=6),
             flags(&w.swarm),
             1usize..=10,
