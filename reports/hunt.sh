@@ -39,7 +39,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 START=$(date +%s)
 
 # The documented bugs as lines
-# "slug<TAB>id<TAB>catalog<TAB>hunt_revision<TAB>invariant<TAB>controls<TAB>probe rule".
+# "slug<TAB>id<TAB>catalog<TAB>hunt_revision<TAB>invariant<TAB>controls<TAB>probe and keeps rules".
 bugs() {
     python3 - <<'PY'
 import re
@@ -52,6 +52,8 @@ for m in re.finditer(r"Bug\s*\{(.*?)\n    \}", body, re.S):
     controls = ", ".join(re.findall(r'"([^"]*)"', controls))
     probe = re.search(r'probe:\s*ProbeRule::(\w+)(?:\("([^"]*)"\))?', text)
     probe = {"None": "", "Hit": "hits ", "Miss": "misses "}[probe.group(1)] + (probe.group(2) or "")
+    keeps = re.findall(r'"([^"]*)"', re.search(r"keeps:\s*&\[([^\]]*)\]", text).group(1))
+    probe = "; ".join(([probe] if probe else []) + [f"keeps {k}" for k in keeps])
     slug = re.sub(r"[^a-z0-9]+", "-", f["id"].lower()).strip("-")
     print("\t".join([slug, f["id"], f["catalog"], f["hunt_revision"], f["invariant"], controls, probe]))
 PY
@@ -141,8 +143,8 @@ for slug, bug, catalog, rev, inv, controls, probe in bugs:
         agree.append(("yes" if direct == tur else "target") if inv in tur else "**no**")
     med_c, med_w = median(cases), median(wall_find)
     target = f"`{inv}` on `{rev}`, kept on {', '.join(f'`{c}`' for c in controls.split(', '))}"
-    if probe:
-        target += f"; {probe.split()[0]} `{probe.split()[1]}`"
+    for rule in filter(None, probe.split("; ")):
+        target += f"; {rule.split()[0]} `{rule.split()[1]}`"
     rows.append("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} ({}) | {} |".format(
         bug, target, sum(found), len(runs),
         ", ".join(map(fmt_cases, cases)), fmt_cases(med_c),

@@ -7,7 +7,8 @@
 //! invariant on its `hunt_revision` and does not break it on the bug's `controls`, the
 //! revisions just before the bug came in and the one that fixed it (spec section 6). Two
 //! bugs with the same invariant and the same revision profile are told apart by a coverage
-//! probe (`probe`) where one exists.
+//! probe (`probe`) where one exists, or by an invariant one breaks and the other keeps
+//! (`keeps`).
 
 /// One documented bug.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +29,10 @@ pub struct Bug {
     /// What the hunted run on `hunt_revision` must show of a coverage probe
     /// (`ssesim_oracles::PROBES`), for bugs that share invariant and controls.
     pub probe: ProbeRule,
+    /// Invariants the hunted run must keep on `hunt_revision`: for a bug whose invariant
+    /// another bug with the same controls breaks too, the one that bug breaks and this one
+    /// does not.
+    pub keeps: &'static [&'static str],
 }
 
 /// A coverage probe a bug's identity requires or excludes.
@@ -174,6 +179,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: the baseline never re-queues. Fixed: r2's `enqueuePending` applies the cap.
         controls: &["baseline", "r2"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B2",
@@ -184,6 +190,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: the baseline never re-queues. Fixed: r3 re-queues only 404 and >= 500.
         controls: &["baseline", "r3"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B3",
@@ -194,6 +201,10 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: the baseline never re-queues. Never fixed in #396 (the reference has the outbox).
         controls: &["baseline", "reference"],
         probe: ProbeRule::None,
+        // B10 (an idle session's events never synced) breaks liveness on the same
+        // revisions, baseline and reference passing: the tab never reaches the store's head.
+        // B3's stranded send loses no event.
+        keeps: &["no_silent_event_loss"],
     },
     Bug {
         id: "B4",
@@ -206,6 +217,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // re-queues.
         controls: &["baseline", "r4"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "budget drop",
@@ -218,6 +230,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // so it is not itself an instance; a hunted one is the purer story.
         controls: &["r3", "reference"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B5",
@@ -228,6 +241,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: r2 re-queues every failure, 429 included. Fixed: r5 retries 429.
         controls: &["r2", "r5"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B6",
@@ -242,6 +256,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // called while a flush's posts are in flight.
         controls: &["reference"],
         probe: ProbeRule::Hit("send_during_flush"),
+        keeps: &[],
     },
     Bug {
         id: "B7",
@@ -254,6 +269,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // The r7 control is what separates B7 from the lost reply re-posted by a later flush.
         controls: &["baseline", "r7"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B8a",
@@ -264,6 +280,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: r6 has no `_flushing` guard to skip a flush. Fixed: r8 joins the running flush.
         controls: &["r6", "r8"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B8b",
@@ -275,6 +292,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // way as r8: the catalog file breaks liveness on r6-r8). Fixed: r9's while loop.
         controls: &["r5", "r9"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B8b loss",
@@ -285,6 +303,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // As B8b.
         controls: &["r5", "r9"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B9",
@@ -297,6 +316,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // welcomes and strand the send, B3), so it is not itself an instance.
         controls: &["r8", "reference"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B10",
@@ -308,6 +328,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // profile; a run where the replay-gap cap skipped events is B11's, not B10's.
         controls: &["baseline", "reference"],
         probe: ProbeRule::Miss("sync_hit_replay_gap"),
+        keeps: &[],
     },
     Bug {
         id: "B11",
@@ -319,6 +340,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // profile) by the probe: a sync tick skipped events because of the cap.
         controls: &["baseline", "reference"],
         probe: ProbeRule::Hit("sync_hit_replay_gap"),
+        keeps: &[],
     },
     Bug {
         id: "B12 crash",
@@ -329,6 +351,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Fixed: r1's try/catch around interrupt().
         controls: &["r1"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "B12 storm",
@@ -339,6 +362,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // Fixed: r1's shouldSync no longer syncs idle sessions, where the storm lives.
         controls: &["r1"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "cursor backwards",
@@ -349,6 +373,7 @@ pub const DOCUMENTED: &[Bug] = &[
         // The catalog's story (the storm's duplicate half) ends in r1 with the storm.
         controls: &["r1"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
     Bug {
         id: "lost reply, second session",
@@ -359,5 +384,6 @@ pub const DOCUMENTED: &[Bug] = &[
         // Before: the baseline never re-posts. Never fixed in #396 (the reference dedups by id).
         controls: &["baseline", "reference"],
         probe: ProbeRule::None,
+        keeps: &[],
     },
 ];

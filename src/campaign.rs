@@ -935,7 +935,8 @@ pub struct Shrunk {
 }
 
 /// What a shrink keeps, and what a bug hunt looks for: a scenario that breaks `invariant`
-/// on `revision` with `probe` satisfied there, and keeps `invariant` on every control
+/// on `revision` with `probe` satisfied and `keeps` kept there, and keeps `invariant` on
+/// every control
 /// revision. Without controls and probe rule it is a (revision, invariant) cell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
@@ -943,6 +944,8 @@ pub struct Target {
     pub invariant: &'static str,
     pub controls: Vec<String>,
     pub probe: ProbeRule,
+    /// Invariants the run on `revision` must keep.
+    pub keeps: Vec<&'static str>,
 }
 
 impl Target {
@@ -953,6 +956,7 @@ impl Target {
             invariant,
             controls: Vec::new(),
             probe: ProbeRule::None,
+            keeps: Vec::new(),
         }
     }
 
@@ -963,11 +967,17 @@ impl Target {
         for rev in std::iter::once(&bug.hunt_revision).chain(bug.controls) {
             preset(rev)?;
         }
+        let keeps = bug
+            .keeps
+            .iter()
+            .map(|k| self::invariant(k))
+            .collect::<Result<_, _>>()?;
         Ok(Target {
             revision: bug.hunt_revision.to_string(),
             invariant,
             controls: bug.controls.iter().map(|r| r.to_string()).collect(),
             probe: bug.probe,
+            keeps,
         })
     }
 }
@@ -999,7 +1009,10 @@ impl<'a> Judge<'a> {
     /// revision breaks the invariant with the probe rule satisfied.
     fn judge(&self, scenario: &Scenario) -> Option<(Run, BTreeMap<String, Vec<String>>)> {
         let run = run_on(self.engine, scenario, &self.params);
-        if !run.verdicts.failed(self.target.invariant) || !self.target.probe.holds(&run.probes) {
+        if !run.verdicts.failed(self.target.invariant)
+            || !self.target.probe.holds(&run.probes)
+            || self.target.keeps.iter().any(|k| run.verdicts.failed(k))
+        {
             return None;
         }
         let mut controls = BTreeMap::new();
@@ -1091,6 +1104,9 @@ pub fn shrink_to(
         ProbeRule::None => {}
         ProbeRule::Hit(p) => rest.push_str(&format!(" hitting probe {p}")),
         ProbeRule::Miss(p) => rest.push_str(&format!(" without hitting probe {p}")),
+    }
+    for k in &target.keeps {
+        rest.push_str(&format!(" without breaking {k}"));
     }
     if !target.controls.is_empty() {
         rest.push_str(&format!(

@@ -284,6 +284,7 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
             "invariant": f.map(|f| f.invariant).or(cfg.invariant),
             "controls": cfg.bug.as_ref().map(|b| &b.target.controls),
             "probe": cfg.bug.as_ref().map(|b| format!("{:?}", b.target.probe)),
+            "keeps": cfg.bug.as_ref().map(|b| &b.target.keeps),
             "seed": args.seed,
             "cases": result.cases,
             "wall_ms": wall_ms,

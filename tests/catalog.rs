@@ -194,18 +194,19 @@ fn every_documented_bug_has_controls_and_its_catalog_file_is_an_instance_of_it()
             bug.invariant,
             bug.hunt_revision
         );
-        if !bug.probe.holds(&run.probes) {
+        if !bug.probe.holds(&run.probes) || bug.keeps.iter().any(|k| run.verdicts.failed(k)) {
             instance = false;
         }
         assert_eq!(
             instance,
             !NOT_INSTANCES.contains(&bug.id),
-            "{}: {} is{} an instance of the bug's identity (controls {:?}, probe {:?})",
+            "{}: {} is{} an instance of the bug's identity (controls {:?}, probe {:?}, keeps {:?})",
             bug.id,
             path.display(),
             if instance { "" } else { " not" },
             bug.controls,
-            bug.probe
+            bug.probe,
+            bug.keeps
         );
     }
 }

@@ -112,6 +112,19 @@ fn a_probe_rule_survives_shrinking() {
     assert!(bug.probe.holds(&run.probes), "{:?}", run.probes);
 }
 
+/// B3 (a send stranded while the stream is healthy) and B10 (an idle session's events never
+/// synced) both break liveness on r3 with the baseline and the reference passing; B3 keeps
+/// `no_silent_event_loss`. Seed 15 found B10's story as B3 before that rule.
+#[test]
+fn a_kept_invariant_tells_b3_from_b10() {
+    let bug = bugs::find("B3").unwrap();
+    assert_eq!(bug.keeps, ["no_silent_event_loss"]);
+    let hunt = bug_hunt("B3", 15, 1, &temp_dir("b3"));
+    let found = hunt.found.expect("B3 within 300 cases of seed 15");
+    assert!(breaks(&found.path, "r3", "liveness"));
+    assert!(!breaks(&found.path, "r3", "no_silent_event_loss"));
+}
+
 #[test]
 fn focused_weights_leave_the_default_case_stream_alone() {
     for index in 0..50 {
