@@ -88,8 +88,8 @@ enum Command {
         /// Find a documented bug as itself (an id of `src/bugs.rs`, e.g. B7, "budget drop"):
         /// a case counts when it breaks the bug's invariant on its hunt revision and not on
         /// its control revisions (the one before the bug and the one that fixed it), and
-        /// satisfies its probe rule; the shrink keeps all of that. Cases are drawn leaning
-        /// towards the fault and workload kinds of the bug's catalog file.
+        /// satisfies its probe and keeps rules; the shrink keeps all of that. Cases are drawn
+        /// leaning towards the fault and workload kinds of the bug's catalog file.
         #[arg(long, value_name = "ID", conflicts_with_all = ["revision", "invariant"])]
         bug: Option<String>,
         /// With --bug: draw cases with the default odds, not leaning towards the catalog.
