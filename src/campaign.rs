@@ -15,7 +15,8 @@
 //!
 //! Nothing here reads the wall clock: the command line measures throughput around it.
 
-use crate::explore::{self, Case};
+use crate::bugs::{Bug, ProbeRule};
+use crate::explore::{self, Case, Weights};
 use proptest::strategy::ValueTree;
 use serde::{Deserialize, Serialize};
 use ssesim_model::{revisions, Params};
@@ -924,16 +925,122 @@ pub struct Shrunk {
     pub verdicts: Verdicts,
     /// What it breaks when replayed in the turmoil engine (the ids).
     pub turmoil_violations: Vec<String>,
+    /// What it breaks on each of the target's control revisions (ids; the target's
+    /// invariant is never among them), on the engine it was shrunk on.
+    pub controls: BTreeMap<String, Vec<String>>,
     pub original_steps: usize,
-    /// Simulation runs spent, the first (the original case) included.
+    /// Simulation runs spent, the first (the original case) included; a candidate run on
+    /// the target's revision and its controls counts once.
     pub runs: u64,
+}
+
+/// What a shrink keeps, and what a bug hunt looks for: a scenario that breaks `invariant`
+/// on `revision` with `probe` satisfied and `keeps` kept there, and keeps `invariant` on
+/// every control
+/// revision. Without controls and probe rule it is a (revision, invariant) cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub revision: String,
+    pub invariant: &'static str,
+    pub controls: Vec<String>,
+    pub probe: ProbeRule,
+    /// Invariants the run on `revision` must keep.
+    pub keeps: Vec<&'static str>,
+}
+
+impl Target {
+    /// The (revision, invariant) cell.
+    pub fn cell(revision: &str, invariant: &'static str) -> Target {
+        Target {
+            revision: revision.to_string(),
+            invariant,
+            controls: Vec::new(),
+            probe: ProbeRule::None,
+            keeps: Vec::new(),
+        }
+    }
+
+    /// A documented bug as itself: its invariant on its hunt revision, its controls and
+    /// probe rule.
+    pub fn bug(bug: &Bug) -> Result<Target, String> {
+        let invariant = invariant(bug.invariant)?;
+        for rev in std::iter::once(&bug.hunt_revision).chain(bug.controls) {
+            preset(rev)?;
+        }
+        let keeps = bug
+            .keeps
+            .iter()
+            .map(|k| self::invariant(k))
+            .collect::<Result<_, _>>()?;
+        Ok(Target {
+            revision: bug.hunt_revision.to_string(),
+            invariant,
+            controls: bug.controls.iter().map(|r| r.to_string()).collect(),
+            probe: bug.probe,
+            keeps,
+        })
+    }
+}
+
+/// A [`Target`] with its revisions' parameters, to judge scenarios with.
+struct Judge<'a> {
+    engine: EngineKind,
+    target: &'a Target,
+    params: Params,
+    controls: Vec<Params>,
+}
+
+impl<'a> Judge<'a> {
+    fn new(engine: EngineKind, target: &'a Target) -> Result<Judge<'a>, String> {
+        Ok(Judge {
+            engine,
+            target,
+            params: preset(&target.revision)?,
+            controls: target
+                .controls
+                .iter()
+                .map(|r| preset(r))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The run on the target's revision when `scenario` is the target (the controls' runs
+    /// as failed ids), `None` when it is not. The controls run only when the target's
+    /// revision breaks the invariant with the probe rule satisfied.
+    fn judge(&self, scenario: &Scenario) -> Option<(Run, BTreeMap<String, Vec<String>>)> {
+        let run = run_on(self.engine, scenario, &self.params);
+        if !run.verdicts.failed(self.target.invariant)
+            || !self.target.probe.holds(&run.probes)
+            || self.target.keeps.iter().any(|k| run.verdicts.failed(k))
+        {
+            return None;
+        }
+        let mut controls = BTreeMap::new();
+        for (rev, params) in self.target.controls.iter().zip(&self.controls) {
+            let c = run_on(self.engine, scenario, params);
+            if c.verdicts.failed(self.target.invariant) {
+                return None;
+            }
+            controls.insert(
+                rev.clone(),
+                c.verdicts
+                    .failed_ids()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
+        }
+        Some((run, controls))
+    }
 }
 
 /// Shrinks the case with `key` on `revision`, running it on `engine`, to a minimal
 /// scenario that still breaks `invariant`: first along the case's proptest value tree
-/// (`simplify` while the candidate still fails, `complicate` when it passes), then by
-/// deleting single steps, unused tabs and sessions, and the queue override. At most
-/// `max_runs` simulation runs; candidates already judged are not run again. The result is
+/// (`simplify` while the candidate still fails, `complicate` when it passes; at most 3/4
+/// of `max_runs` simulation runs), then by deleting runs of consecutive steps, single
+/// steps and pairs of steps until that deletes nothing (at most `max_runs` more runs), then
+/// unused tabs and sessions, and the queue override. Candidates already judged are not run
+/// again. The result is
 /// replayed in turmoil (one more run, not counted, unless `engine` is turmoil).
 /// Deterministic: same key, same result.
 #[allow(clippy::too_many_arguments)]
@@ -946,26 +1053,69 @@ pub fn shrink(
     origin: &str,
     max_runs: u64,
 ) -> Result<Shrunk, String> {
-    let params = preset(revision)?;
+    let target = Target::cell(revision, self::invariant(invariant)?);
+    shrink_to(
+        engine,
+        key,
+        &Weights::default(),
+        &target,
+        name,
+        origin,
+        max_runs,
+    )
+}
+
+/// [`shrink`] of the case with `key` drawn with `weights`, to a minimal scenario that is
+/// still `target`: every candidate must break the target's invariant on its revision,
+/// satisfy its probe rule there and keep the invariant on every control revision. The
+/// scenario's `expect` block gets the control revisions' verdicts too.
+#[allow(clippy::too_many_arguments)]
+pub fn shrink_to(
+    engine: EngineKind,
+    key: &[u8; 32],
+    weights: &Weights,
+    target: &Target,
+    name: &str,
+    origin: &str,
+    max_runs: u64,
+) -> Result<Shrunk, String> {
+    let (revision, invariant) = (target.revision.as_str(), target.invariant);
+    let judge = Judge::new(engine, target)?;
+    let params = &judge.params;
     let seed = explore::engine_seed(key);
-    let mut tree = explore::case_tree(key);
+    let mut tree = explore::case_tree_with(key, weights);
     let scenario_of = |c: &Case| c.to_scenario(revision, seed, name.to_string());
     let original = scenario_of(&tree.current());
     let mut runs = 0u64;
-    let mut judged: BTreeMap<String, Option<Verdicts>> = BTreeMap::new();
-    let mut fails = |s: &Scenario, runs: &mut u64| -> Option<Verdicts> {
+    type Verdict = Option<(Verdicts, BTreeMap<String, Vec<String>>)>;
+    let mut judged: BTreeMap<String, Verdict> = BTreeMap::new();
+    let mut fails = |s: &Scenario, runs: &mut u64| -> Verdict {
         let text = serde_json::to_string(s).unwrap_or_default();
         if let Some(v) = judged.get(&text) {
             return v.clone();
         }
         *runs += 1;
-        let r = run_on(engine, s, &params);
-        let v = r.verdicts.failed(invariant).then_some(r.verdicts);
+        let v = judge.judge(s).map(|(r, c)| (r.verdicts, c));
         judged.insert(text, v.clone());
         v
     };
-    let mut verdicts = fails(&original, &mut runs).ok_or_else(|| {
-        format!("{origin} does not break {invariant} on {revision}, nothing to shrink")
+    let mut rest = String::new();
+    match target.probe {
+        ProbeRule::None => {}
+        ProbeRule::Hit(p) => rest.push_str(&format!(" hitting probe {p}")),
+        ProbeRule::Miss(p) => rest.push_str(&format!(" without hitting probe {p}")),
+    }
+    for k in &target.keeps {
+        rest.push_str(&format!(" without breaking {k}"));
+    }
+    if !target.controls.is_empty() {
+        rest.push_str(&format!(
+            " and keeps it on {}",
+            target.controls.join(" and ")
+        ));
+    }
+    let (mut verdicts, mut controls) = fails(&original, &mut runs).ok_or_else(|| {
+        format!("{origin} does not break {invariant} on {revision}{rest}, nothing to shrink")
     })?;
     let mut best = original.clone();
 
@@ -979,7 +1129,7 @@ pub fn shrink(
             let candidate = scenario_of(&tree.current());
             if let Some(v) = fails(&candidate, &mut runs) {
                 best = candidate;
-                verdicts = v;
+                (verdicts, controls) = v;
                 if !tree.simplify() {
                     break;
                 }
@@ -989,17 +1139,60 @@ pub fn shrink(
         }
     }
 
-    // Single steps, latest first.
-    let mut i = best.steps.len();
-    while i > 0 && runs < max_runs {
-        i -= 1;
+    // Deleting steps, with a budget of its own (`max_runs` more): runs of consecutive steps
+    // (half the scenario down to two steps, latest first: steps at the same moment often
+    // go together), single steps, then pairs of steps anywhere (a network race can need
+    // two steps gone at once, since each step shifts the latency draws of those after
+    // it); again until none of these deletes anything or the budget is spent.
+    let budget = runs.saturating_add(max_runs);
+    let mut try_without = |best: &mut Scenario, drop: &[usize], runs: &mut u64| {
         let mut candidate = best.clone();
-        candidate.steps.remove(i);
-        if let Some(v) = fails(&candidate, &mut runs) {
-            best = candidate;
-            verdicts = v;
+        for &i in drop.iter().rev() {
+            candidate.steps.remove(i);
+        }
+        fails(&candidate, runs).inspect(|_| *best = candidate)
+    };
+    loop {
+        let before = best.steps.len();
+        let mut size = best.steps.len() / 2;
+        while size >= 2 && runs < budget {
+            let mut start = best.steps.len().saturating_sub(size) + 1;
+            while start > 0 && runs < budget {
+                start -= 1;
+                if start + size > best.steps.len() {
+                    continue;
+                }
+                let drop: Vec<usize> = (start..start + size).collect();
+                if let Some(v) = try_without(&mut best, &drop, &mut runs) {
+                    (verdicts, controls) = v;
+                }
+            }
+            size -= 1;
+        }
+        let mut i = best.steps.len();
+        while i > 0 && runs < budget {
+            i -= 1;
+            if let Some(v) = try_without(&mut best, &[i], &mut runs) {
+                (verdicts, controls) = v;
+            }
+        }
+        let n = best.steps.len();
+        'pairs: for i in (1..n).rev() {
+            for j in (0..i).rev() {
+                if runs >= budget {
+                    break 'pairs;
+                }
+                if let Some(v) = try_without(&mut best, &[j, i], &mut runs) {
+                    (verdicts, controls) = v;
+                    break 'pairs;
+                }
+            }
+        }
+        if best.steps.len() == before || runs >= budget {
+            break;
         }
     }
+    let max_runs = budget;
     // The last tab, while no step names it.
     while best.topology.clients > 1 && runs < max_runs {
         let last = best.topology.clients - 1;
@@ -1011,7 +1204,7 @@ pub fn shrink(
         match fails(&candidate, &mut runs) {
             Some(v) => {
                 best = candidate;
-                verdicts = v;
+                (verdicts, controls) = v;
             }
             None => break,
         }
@@ -1033,7 +1226,7 @@ pub fn shrink(
         match fails(&candidate, &mut runs) {
             Some(v) => {
                 best = candidate;
-                verdicts = v;
+                (verdicts, controls) = v;
             }
             None => break,
         }
@@ -1043,29 +1236,31 @@ pub fn shrink(
         candidate.constants.max_pending_sends = None;
         if let Some(v) = fails(&candidate, &mut runs) {
             best = candidate;
-            verdicts = v;
+            (verdicts, controls) = v;
         }
     }
 
     best.description = format!(
-        "Shrunk by ssesim on the {engine} engine from {origin}: {} steps to {} in {runs} runs; breaks {invariant} on {revision}. {}",
+        "Shrunk by ssesim on the {engine} engine from {origin}: {} steps to {} in {runs} runs; breaks {invariant} on {revision}{rest}. {}",
         original.steps.len(),
         best.steps.len(),
         original.description
     );
-    let turmoil_violations = turmoil_verdict(engine, &best, &params, &verdicts);
-    best.expect = BTreeMap::from([(
+    let turmoil_violations = turmoil_verdict(engine, &best, params, &verdicts);
+    best.expect = controls.clone();
+    best.expect.insert(
         revision.to_string(),
         verdicts
             .failed_ids()
             .iter()
             .map(|s| s.to_string())
             .collect(),
-    )]);
+    );
     Ok(Shrunk {
         scenario: best,
         verdicts,
         turmoil_violations,
+        controls,
         original_steps: original.steps.len(),
         runs,
     })
@@ -1079,11 +1274,52 @@ pub struct HuntConfig {
     pub revision: String,
     /// The invariant to find; `None`: any.
     pub invariant: Option<&'static str>,
+    /// A documented bug to find as itself; it overrides `revision` and `invariant` (see
+    /// [`HuntConfig::for_bug`]).
+    pub bug: Option<BugHunt>,
     pub seed: u64,
     pub max_cases: u64,
     pub jobs: usize,
     pub shrink_runs: u64,
     pub out: PathBuf,
+}
+
+/// How a hunt looks for one documented bug.
+#[derive(Clone, Debug)]
+pub struct BugHunt {
+    pub id: &'static str,
+    /// The file-name part of its shrunk scenario.
+    pub slug: String,
+    /// Its differential identity.
+    pub target: Target,
+    /// The case strategy's odds: leaned towards the bug's catalog scenario
+    /// ([`Weights::focused`]), or the default ones.
+    pub weights: Weights,
+    pub focused: bool,
+}
+
+impl HuntConfig {
+    /// Hunt `bug` as itself: on its hunt revision, for its invariant, a case counting only
+    /// when the controls keep the invariant (and the probe rule holds); with `focus`, the
+    /// cases are drawn with odds leaned towards its catalog scenario.
+    pub fn for_bug(mut self, bug: &Bug, focus: bool) -> Result<HuntConfig, String> {
+        let target = Target::bug(bug)?;
+        let weights = if focus {
+            Weights::focused(&bug.catalog_scenario()?)
+        } else {
+            Weights::default()
+        };
+        self.revision = target.revision.clone();
+        self.invariant = Some(target.invariant);
+        self.bug = Some(BugHunt {
+            id: bug.id,
+            slug: bug.slug(),
+            target,
+            weights,
+            focused: focus,
+        });
+        Ok(self)
+    }
 }
 
 /// Progress of a hunt, reported on the calling thread.
@@ -1118,14 +1354,26 @@ pub struct Found {
     pub violations: Vec<Violation>,
     /// The invariants it breaks when replayed in the turmoil engine.
     pub turmoil_violations: Vec<String>,
+    /// For a bug hunt: what the shrunk scenario breaks on each control revision (on the
+    /// hunt's engine); never the hunted invariant.
+    pub controls: BTreeMap<String, Vec<String>>,
 }
 
 /// Runs cases `0, 1, 2, ...` of the campaign with `seed` on one revision until one breaks
 /// the invariant (any invariant without one), then shrinks it and writes the scenario.
-/// With several jobs the cases run out of order, but every case before the first failing
-/// one is run, so the answer is the one a single thread gives.
+/// For a bug hunt a case counts only when it is the bug's [`Target`] (the controls keep the
+/// invariant); its cases are drawn with the bug hunt's weights, and the shrink keeps the
+/// whole target. With several jobs the cases run out of order, but every case before the
+/// first failing one is run, so the answer is the one a single thread gives.
 pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<Hunt, String> {
     let params = preset(&cfg.revision)?;
+    let default_weights = Weights::default();
+    let weights = cfg.bug.as_ref().map_or(&default_weights, |b| &b.weights);
+    let judge = cfg
+        .bug
+        .as_ref()
+        .map(|b| Judge::new(cfg.engine, &b.target))
+        .transpose()?;
     let next = AtomicU64::new(0);
     let best = AtomicU64::new(u64::MAX);
     let mut hits: BTreeMap<u64, &'static str> = BTreeMap::new();
@@ -1133,17 +1381,24 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..cfg.jobs.max(1) {
             let tx = tx.clone();
-            let (next, best, params) = (&next, &best, &params);
+            let (next, best, params, judge) = (&next, &best, &params, &judge);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= cfg.max_cases || i > best.load(Ordering::Relaxed) {
                     break;
                 }
-                let scenario = explore::case_scenario(cfg.seed, i, &cfg.revision);
-                let r = run_on(cfg.engine, &scenario, params);
-                let hit = match cfg.invariant {
-                    Some(inv) => r.verdicts.failed(inv).then_some(inv),
-                    None => r.verdicts.failed_ids().first().copied(),
+                let scenario = explore::case_scenario_with(cfg.seed, i, &cfg.revision, weights);
+                let hit = match (judge, cfg.invariant) {
+                    (Some(j), _) => j.judge(&scenario).map(|_| j.target.invariant),
+                    (None, Some(inv)) => run_on(cfg.engine, &scenario, params)
+                        .verdicts
+                        .failed(inv)
+                        .then_some(inv),
+                    (None, None) => run_on(cfg.engine, &scenario, params)
+                        .verdicts
+                        .failed_ids()
+                        .first()
+                        .copied(),
                 };
                 if hit.is_some() {
                     best.fetch_min(i, Ordering::Relaxed);
@@ -1171,25 +1426,38 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
     };
     progress(HuntProgress::Found { cases: index + 1 });
     let key = explore::case_key(cfg.seed, index);
-    let origin = format!(
-        "case {index} of `ssesim hunt --seed {}` ({})",
-        cfg.seed,
-        explore::key_text(&key)
-    );
-    let shrunk = shrink(
+    let (origin, target, file) = match &cfg.bug {
+        Some(b) => (
+            format!(
+                "case {index} of `ssesim hunt --bug '{}' --seed {}{}` ({})",
+                b.id,
+                cfg.seed,
+                if b.focused { "" } else { " --no-focus" },
+                explore::key_text(&key)
+            ),
+            b.target.clone(),
+            format!("bug-{}-s{}-i{index}.json", b.slug, cfg.seed),
+        ),
+        None => (
+            format!(
+                "case {index} of `ssesim hunt --seed {}` ({})",
+                cfg.seed,
+                explore::key_text(&key)
+            ),
+            Target::cell(&cfg.revision, inv),
+            shrunk_file_name(&cfg.revision, inv, cfg.seed, index),
+        ),
+    };
+    let shrunk = shrink_to(
         cfg.engine,
         &key,
-        &cfg.revision,
-        inv,
+        weights,
+        &target,
         &case_name(cfg.seed, index),
         &origin,
         cfg.shrink_runs,
     )?;
-    let path = write_scenario(
-        &cfg.out,
-        &shrunk_file_name(&cfg.revision, inv, cfg.seed, index),
-        &shrunk.scenario,
-    )?;
+    let path = write_scenario(&cfg.out, &file, &shrunk.scenario)?;
     Ok(Hunt {
         cases: index + 1,
         found: Some(Found {
@@ -1203,6 +1471,7 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
             path,
             violations: shrunk.verdicts.violations.clone(),
             turmoil_violations: shrunk.turmoil_violations,
+            controls: shrunk.controls,
         }),
     })
 }

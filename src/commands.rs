@@ -204,8 +204,11 @@ pub fn default_campaign() -> Result<u8, Failure> {
 
 pub struct HuntArgs {
     pub engine: EngineKind,
-    pub revision: String,
+    /// `None` only with `bug`.
+    pub revision: Option<String>,
     pub invariant: Option<String>,
+    pub bug: Option<String>,
+    pub focus: bool,
     pub max_cases: u64,
     pub seed: u64,
     pub jobs: Option<usize>,
@@ -215,29 +218,51 @@ pub struct HuntArgs {
 }
 
 pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
-    campaign::preset(&args.revision).map_err(|e| Failure(2, e))?;
+    let bug = args
+        .bug
+        .as_deref()
+        .map(ssesim::bugs::find)
+        .transpose()
+        .map_err(|e| Failure(2, e))?;
+    if !args.focus && bug.is_none() {
+        return Err(Failure(2, "--no-focus needs --bug".to_string()));
+    }
+    let revision = match (&args.revision, bug) {
+        (_, Some(b)) => b.hunt_revision.to_string(),
+        (Some(r), None) => r.clone(),
+        (None, None) => return Err(Failure(2, "--revision or --bug is required".to_string())),
+    };
+    campaign::preset(&revision).map_err(|e| Failure(2, e))?;
     let invariant = args
         .invariant
         .as_deref()
         .map(campaign::invariant)
         .transpose()
         .map_err(|e| Failure(2, e))?;
-    let cfg = HuntConfig {
+    let mut cfg = HuntConfig {
         engine: args.engine,
-        revision: args.revision.clone(),
+        revision: revision.clone(),
         invariant,
+        bug: None,
         seed: args.seed,
         max_cases: args.max_cases,
         jobs: jobs(args.jobs)?,
         shrink_runs: args.shrink_runs,
         out: args.out,
     };
+    if let Some(b) = bug {
+        cfg = cfg.for_bug(b, args.focus).map_err(|e| Failure(2, e))?;
+    }
+    let what = match bug {
+        Some(b) => format!("{} ({} on {})", b.id, b.invariant, b.hunt_revision),
+        None => revision.clone(),
+    };
     let clock = Stopwatch::start();
     let mut found_ms = None;
     let mut meter = Meter::new("hunting", args.max_cases, false);
     let result = campaign::hunt(&cfg, &mut |p| match p {
         HuntProgress::Searched { cases } => {
-            meter.update(cases, format!("cases on {}", args.revision), &clock)
+            meter.update(cases, format!("cases for {what}"), &clock)
         }
         HuntProgress::Found { .. } => {
             found_ms = Some(clock.ms());
@@ -253,8 +278,13 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
         let out = json!({
             "found": f.is_some(),
             "engine": args.engine,
-            "revision": args.revision,
-            "invariant": f.map(|f| f.invariant),
+            "bug": bug.map(|b| b.id),
+            "focused": bug.map(|_| args.focus),
+            "revision": revision,
+            "invariant": f.map(|f| f.invariant).or(cfg.invariant),
+            "controls": cfg.bug.as_ref().map(|b| &b.target.controls),
+            "probe": cfg.bug.as_ref().map(|b| format!("{:?}", b.target.probe)),
+            "keeps": cfg.bug.as_ref().map(|b| &b.target.keeps),
             "seed": args.seed,
             "cases": result.cases,
             "wall_ms": wall_ms,
@@ -268,13 +298,34 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
             "proptest_seed": f.map(|f| f.proptest_seed.clone()),
             "violations": f.map(|f| &f.violations),
             "turmoil_violations": f.map(|f| &f.turmoil_violations),
+            "control_violations": f.filter(|_| bug.is_some()).map(|f| &f.controls),
         });
         println!("{out}");
     } else if let Some(f) = f {
+        if let Some(b) = bug {
+            let controls: Vec<String> = f
+                .controls
+                .iter()
+                .map(|(rev, failed)| {
+                    if failed.is_empty() {
+                        format!("{rev} breaks nothing")
+                    } else {
+                        format!("{rev} breaks {}", failed.join(", "))
+                    }
+                })
+                .collect();
+            println!(
+                "{}: {} on {}, kept on the controls ({})",
+                b.id,
+                f.invariant,
+                revision,
+                controls.join("; ")
+            );
+        }
         println!(
             "found {} on {} ({} engine) after {} cases in {:.2} s (case {}, seed {}, {})",
             f.invariant,
-            args.revision,
+            revision,
             args.engine,
             result.cases,
             wall_ms as f64 / 1000.0,
@@ -314,8 +365,8 @@ pub fn hunt(args: HuntArgs) -> Result<u8, Failure> {
         println!("replay it with: ssesim replay {}", f.path.display());
     } else {
         println!(
-            "nothing found on {} ({} engine) in {} cases ({:.1} s, seed {})",
-            args.revision,
+            "nothing found for {} ({} engine) in {} cases ({:.1} s, seed {})",
+            what,
             args.engine,
             result.cases,
             total_ms as f64 / 1000.0,

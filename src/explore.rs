@@ -200,7 +200,7 @@ pub fn compact_network() -> Network {
 // proptest cases: the generator campaigns use (`ssesim explore`, `ssesim hunt`).
 // ---------------------------------------------------------------------------------------
 
-use proptest::strategy::{Just, Strategy, ValueTree};
+use proptest::strategy::{BoxedStrategy, Just, Strategy, ValueTree};
 use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
 
 /// Every fault kind a case may enable (swarm testing), in the order of `Action`'s fault
@@ -414,6 +414,185 @@ pub struct Case {
     pub faults: Vec<(u64, Fault)>,
 }
 
+/// The odds of the case strategy. [`Weights::default`] is the strategy campaigns have
+/// always used (`explore`, `hunt --revision`): changing it would change every recorded
+/// seed's cases. [`Weights::focused`] leans it towards the ingredients of one scenario (a
+/// documented bug's catalog file) for `ssesim hunt --bug`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights {
+    /// Odds that a case enables each fault kind, in [`FAULT_KINDS`] order.
+    pub swarm: Vec<f64>,
+    /// Odds that a case enables each workload kind, in [`WORK_KINDS`] order.
+    pub work_swarm: Vec<f64>,
+    /// Relative weight of each workload kind among the candidate steps.
+    pub work: [u32; WORK_KINDS.len()],
+    /// Relative weight of each fault kind among the candidate fault steps.
+    pub faults: [u32; FAULT_COUNT],
+    /// Relative weights of a short emit (1-7 events) and a burst (50-300).
+    pub small_emit: u32,
+    pub burst_emit: u32,
+    /// Odds that a send names a session (otherwise it starts a new one).
+    pub send_to_session: f64,
+    /// Odds that a send has an empty text (answered 400).
+    pub empty_send: f64,
+    /// The endpoints injected statuses and lost replies usually hit (drawn uniformly, so a
+    /// repeated entry weighs more).
+    pub common_post: Vec<Endpoint>,
+    /// The injected statuses (drawn uniformly, likewise).
+    pub statuses: Vec<u16>,
+    /// The numbers of tabs and of sessions a case draws from (uniformly, so a repeated
+    /// entry weighs more); `None`: 1 to the most, uniformly.
+    pub clients: Option<Vec<u32>>,
+    pub sessions: Option<Vec<u32>>,
+    /// A latency fault's lowest latency and spread (its highest is their sum).
+    pub latency_min_ms: std::ops::Range<u64>,
+    pub latency_spread_ms: std::ops::Range<u64>,
+    /// When set, a latency fault is always undone, after a delay in this range (a spike);
+    /// otherwise [`undo_after`] decides.
+    pub latency_reset_ms: Option<std::ops::Range<u64>>,
+    /// Workload and fault steps are drawn at times from 100 ms up to these (the fault
+    /// phase; a narrower window makes steps meet more often).
+    pub workload_until_ms: u64,
+    pub faults_until_ms: u64,
+}
+
+/// The number of fault kinds.
+const FAULT_COUNT: usize = 15;
+const _: () = assert!(FAULT_KINDS.len() == FAULT_COUNT);
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            swarm: vec![0.5; FAULT_COUNT],
+            work_swarm: vec![0.6; WORK_KINDS.len()],
+            work: [4, 8, 2, 1, 2, 1, 1, 1, 2, 1, 1, 1],
+            faults: [1; FAULT_COUNT],
+            small_emit: 9,
+            burst_emit: 1,
+            send_to_session: 0.85,
+            empty_send: 0.08,
+            common_post: vec![
+                Endpoint::Send,
+                Endpoint::Reconnect,
+                Endpoint::Watch,
+                Endpoint::Interrupt,
+                Endpoint::Switch,
+            ],
+            statuses: vec![500, 503, 502, 429, 404, 409, 400, 401, 403],
+            clients: None,
+            sessions: None,
+            latency_min_ms: 0..200,
+            latency_spread_ms: 1..300,
+            latency_reset_ms: None,
+            workload_until_ms: HEAL_AT_MS - 500,
+            faults_until_ms: HEAL_AT_MS - 200,
+        }
+    }
+}
+
+/// How strongly [`Weights::focused`] leans: the odds of enabling a kind the scenario uses
+/// and one it does not, and the factor on its weight among candidate steps.
+const FOCUS_ON: f64 = 0.9;
+const FOCUS_OFF: f64 = 0.25;
+const FOCUS_WORK_ON: f64 = 0.95;
+const FOCUS_WORK_OFF: f64 = 0.4;
+const FOCUS_FACTOR: u32 = 4;
+const FOCUS_STEP_WEIGHT: u32 = 8;
+const FOCUS_WINDOW_MS: u64 = 3000;
+
+impl Weights {
+    /// The default odds leaned towards what `scenario` does: the fault and workload kinds
+    /// its steps use are enabled in most cases (others in few) and drawn in proportion to
+    /// how often it uses them; its injected statuses and their endpoints (and lost replies'
+    /// endpoints) are drawn more often; its numbers of tabs and sessions are the likeliest;
+    /// a burst of events, a send that starts a session or an empty send are more likely
+    /// when it has one; the fault phase's steps fall within its first 3 s, so they meet
+    /// more often; and a slow link in the file (a latency above 20 ms) makes latency faults
+    /// steady (spread under 4 ms) at up to half its latency, or spikes of about its latency
+    /// undone within a few ms when the file undoes it within 10 ms. Only the odds and
+    /// these ranges change: the case type, the scenario it becomes and the shrinking are
+    /// those of the default strategy; no step is placed at a time the file uses.
+    pub fn focused(scenario: &Scenario) -> Weights {
+        let mut w = Weights {
+            workload_until_ms: FOCUS_WINDOW_MS - 300,
+            faults_until_ms: FOCUS_WINDOW_MS,
+            ..Weights::default()
+        };
+        let used: Vec<&str> = scenario
+            .steps
+            .iter()
+            // The tabs' first watches are generated apart from the workload, before 100 ms.
+            .filter(|s| !(matches!(s.action, Action::Watch { .. }) && s.at_ms < 100))
+            .map(|s| s.action.name())
+            .collect();
+        // The file's topology three times as likely as each other one.
+        let lean = |n: usize, most: u32| {
+            let n = (n as u32).clamp(1, most);
+            let mut list: Vec<u32> = (1..=most).collect();
+            list.extend([n; FOCUS_FACTOR as usize - 1]);
+            Some(list)
+        };
+        w.clients = lean(scenario.topology.clients as usize, MAX_CLIENTS);
+        w.sessions = lean(scenario.topology.sessions.len(), MAX_SESSIONS);
+        let uses = |k: &str| used.iter().filter(|u| **u == k).count() as u32;
+        for (i, k) in FAULT_KINDS.iter().enumerate() {
+            let n = uses(k);
+            w.swarm[i] = if n > 0 { FOCUS_ON } else { FOCUS_OFF };
+            w.faults[i] += FOCUS_STEP_WEIGHT * n;
+        }
+        for (i, k) in WORK_KINDS.iter().enumerate() {
+            let n = uses(k);
+            w.work_swarm[i] = if n > 0 { FOCUS_WORK_ON } else { FOCUS_WORK_OFF };
+            w.work[i] += FOCUS_STEP_WEIGHT * n;
+        }
+        for step in &scenario.steps {
+            match &step.action {
+                Action::Emit { count, .. } if *count >= 50 => w.burst_emit = w.small_emit,
+                Action::Send { session: None, .. } => w.send_to_session = 0.5,
+                Action::Send { text, .. } if text.is_empty() => w.empty_send = 0.5,
+                Action::InjectStatus {
+                    endpoint, status, ..
+                } => {
+                    for _ in 0..FOCUS_FACTOR {
+                        w.statuses.push(*status);
+                        if let FaultEndpoint::Post(e) = endpoint {
+                            w.common_post.push(*e);
+                        }
+                    }
+                }
+                // A slow link whose latency hardly varies, so that the tab's posts keep
+                // their order on the wire while replies come late (the flush races of B7,
+                // B8); when the file undoes it within 10 ms, a spike that slows only the
+                // packets of that moment.
+                Action::Latency { client, min_ms, .. } if *min_ms > 20 => {
+                    w.latency_spread_ms = 1..4;
+                    let undone = scenario.steps.iter().find(|s| {
+                        s.at_ms > step.at_ms
+                            && matches!(s.action, Action::Latency { client: c, .. } if c == *client)
+                    });
+                    match undone.map(|s| s.at_ms - step.at_ms) {
+                        Some(d) if d <= 10 => {
+                            w.latency_min_ms = *min_ms / 2..*min_ms + 1;
+                            w.latency_reset_ms = Some(1..2 * d + 10);
+                        }
+                        _ => {
+                            let hi = (*min_ms / 2).max(w.latency_min_ms.end);
+                            w.latency_min_ms = *min_ms / 4..hi;
+                        }
+                    }
+                }
+                Action::LoseResponse { endpoint, .. } => {
+                    for _ in 0..FOCUS_FACTOR {
+                        w.common_post.push(*endpoint);
+                    }
+                }
+                _ => {}
+            }
+        }
+        w
+    }
+}
+
 fn client() -> impl Strategy<Value = u32> + Clone {
     0..MAX_CLIENTS
 }
@@ -435,11 +614,11 @@ fn direction() -> impl Strategy<Value = Direction> + Clone {
     ])
 }
 
-fn work() -> impl Strategy<Value = Work> {
+fn work(w: &Weights) -> impl Strategy<Value = Work> {
     use proptest::prop_oneof;
     let emit = prop_oneof![
-        9 => (session(), 1u32..8, 0u64..30),
-        1 => (session(), 50u32..=300, 0u64..=2),
+        w.small_emit => (session(), 1u32..8, 0u64..30),
+        w.burst_emit => (session(), 50u32..=300, 0u64..=2),
     ]
     .prop_map(|(session, count, every_ms)| Work::Emit {
         session,
@@ -448,8 +627,8 @@ fn work() -> impl Strategy<Value = Work> {
     });
     let send = (
         client(),
-        proptest::option::weighted(0.85, session()),
-        proptest::bool::weighted(0.08),
+        proptest::option::weighted(w.send_to_session, session()),
+        proptest::bool::weighted(w.empty_send),
     )
         .prop_map(|(client, session, empty)| Work::Send {
             client,
@@ -463,60 +642,60 @@ fn work() -> impl Strategy<Value = Work> {
         SessionState::Closing,
         SessionState::Ended,
     ]);
+    let k = &w.work;
     prop_oneof![
-        4 => emit,
-        8 => send,
-        2 => (client(), session()).prop_map(|(client, session)| Work::Interrupt { client, session }),
-        1 => (client(), session()).prop_map(|(client, session)| Work::Watch { client, session }),
-        2 => (client(), session()).prop_map(|(client, session)| Work::Switch { client, session }),
-        1 => client().prop_map(|client| Work::Hidden { client }),
-        1 => client().prop_map(|client| Work::Visible { client }),
-        1 => client().prop_map(|client| Work::ForceReconnect { client }),
-        2 => (session(), state).prop_map(|(session, state)| Work::SessionState { session, state }),
-        1 => (client(), session()).prop_map(|(client, session)| Work::Unwatch { client, session }),
-        1 => (client(), session()).prop_map(|(client, session)| Work::Stop { client, session }),
-        1 => (client(), session()).prop_map(|(client, session)| Work::TrackSeq { client, session }),
+        k[0] => emit,
+        k[1] => send,
+        k[2] => (client(), session()).prop_map(|(client, session)| Work::Interrupt { client, session }),
+        k[3] => (client(), session()).prop_map(|(client, session)| Work::Watch { client, session }),
+        k[4] => (client(), session()).prop_map(|(client, session)| Work::Switch { client, session }),
+        k[5] => client().prop_map(|client| Work::Hidden { client }),
+        k[6] => client().prop_map(|client| Work::Visible { client }),
+        k[7] => client().prop_map(|client| Work::ForceReconnect { client }),
+        k[8] => (session(), state).prop_map(|(session, state)| Work::SessionState { session, state }),
+        k[9] => (client(), session()).prop_map(|(client, session)| Work::Unwatch { client, session }),
+        k[10] => (client(), session()).prop_map(|(client, session)| Work::Stop { client, session }),
+        k[11] => (client(), session()).prop_map(|(client, session)| Work::TrackSeq { client, session }),
     ]
 }
 
-fn fault() -> impl Strategy<Value = Fault> {
+fn fault(w: &Weights) -> impl Strategy<Value = Fault> {
     use proptest::prop_oneof;
     let post = proptest::sample::select(Endpoint::ALL.to_vec());
-    let common_post = proptest::sample::select(vec![
-        Endpoint::Send,
-        Endpoint::Reconnect,
-        Endpoint::Watch,
-        Endpoint::Interrupt,
-        Endpoint::Switch,
-    ]);
+    let common_post = proptest::sample::select(w.common_post.clone());
     let endpoint = prop_oneof![
         6 => common_post.clone().prop_map(FaultEndpoint::Post),
         1 => Just(FaultEndpoint::Events(ssesim_scenarios::EventsEndpoint::Events)),
         1 => post.prop_map(FaultEndpoint::Post),
     ];
-    let status = proptest::sample::select(vec![500u16, 503, 502, 429, 404, 409, 400, 401, 403]);
+    let status = proptest::sample::select(w.statuses.clone());
+    let latency_reset: BoxedStrategy<Option<u64>> = match &w.latency_reset_ms {
+        None => undo_after().boxed(),
+        Some(r) => r.clone().prop_map(Some).boxed(),
+    };
+    let k = &w.faults;
     prop_oneof![
-        undo_after().prop_map(|restart_after| Fault::Crash { restart_after }),
-        Just(Fault::CrashAtInterrupt),
-        Just(Fault::Restart),
-        Just(Fault::Bounce),
-        (client(), direction(), undo_after()).prop_map(|(client, direction, repair_after)| {
+        k[0] => undo_after().prop_map(|restart_after| Fault::Crash { restart_after }),
+        k[1] => Just(Fault::CrashAtInterrupt),
+        k[2] => Just(Fault::Restart),
+        k[3] => Just(Fault::Bounce),
+        k[4] => (client(), direction(), undo_after()).prop_map(|(client, direction, repair_after)| {
             Fault::Partition {
                 client,
                 direction,
                 repair_after,
             }
         }),
-        (client(), direction()).prop_map(|(client, direction)| Fault::Repair { client, direction }),
-        (client(), undo_after()).prop_map(|(client, release_after)| Fault::Hold {
+        k[5] => (client(), direction()).prop_map(|(client, direction)| Fault::Repair { client, direction }),
+        k[6] => (client(), undo_after()).prop_map(|(client, release_after)| Fault::Hold {
             client,
             release_after
         }),
-        client().prop_map(|client| Fault::Release { client }),
+        k[7] => client().prop_map(|client| Fault::Release { client }),
         // A spread of at least 1 ms. This once avoided a turmoil panic (a fixed latency
         // followed by a lower maximum), fixed in the engine since; it stays so that every
         // campaign seed keeps generating the cases it always did.
-        (client(), 0u64..200, 1u64..300, undo_after()).prop_map(
+        k[8] => (client(), w.latency_min_ms.clone(), w.latency_spread_ms.clone(), latency_reset).prop_map(
             |(client, min_ms, spread_ms, reset_after)| Fault::Latency {
                 client,
                 min_ms,
@@ -524,9 +703,9 @@ fn fault() -> impl Strategy<Value = Fault> {
                 reset_after,
             }
         ),
-        (client(), proptest::bool::ANY)
+        k[9] => (client(), proptest::bool::ANY)
             .prop_map(|(client, notify)| Fault::DropConnection { client, notify }),
-        (
+        k[10] => (
             endpoint,
             status,
             1u32..=8,
@@ -540,11 +719,11 @@ fn fault() -> impl Strategy<Value = Fault> {
                     retry_after_s,
                 }
             ),
-        (common_post, 1u32..=3)
+        k[11] => (common_post, 1u32..=3)
             .prop_map(|(endpoint, count)| Fault::LoseResponse { endpoint, count }),
-        (1u32..=3).prop_map(|count| Fault::InterruptFails { count }),
-        (client(), 0u64..=10).prop_map(|(client, gap_ms)| Fault::DoubleWelcome { client, gap_ms }),
-        (client(), undo_after())
+        k[12] => (1u32..=3).prop_map(|count| Fault::InterruptFails { count }),
+        k[13] => (client(), 0u64..=10).prop_map(|(client, gap_ms)| Fault::DoubleWelcome { client, gap_ms }),
+        k[14] => (client(), undo_after())
             .prop_map(|(client, off_after)| Fault::TransportThrows { client, off_after }),
     ]
 }
@@ -552,22 +731,50 @@ fn fault() -> impl Strategy<Value = Fault> {
 /// The proptest strategy of whole cases. Shrinking removes steps, disables fault kinds,
 /// lowers counts and moves steps earlier.
 pub fn case_strategy() -> impl Strategy<Value = Case> {
+    case_strategy_with(&Weights::default())
+}
+
+/// The case strategy with the given weights ([`Weights::default`]: [`case_strategy`]).
+pub fn case_strategy_with(w: &Weights) -> impl Strategy<Value = Case> {
     use proptest::collection::vec;
+    // One flag per kind. Equal odds keep the `vec` strategy of the first campaigns (its
+    // draws and its shrinking), so the default case stream never changes; a focus gives
+    // every kind its own odds.
+    let flags = |odds: &[f64]| -> BoxedStrategy<Vec<bool>> {
+        match odds.first() {
+            Some(p) if odds.iter().all(|q| q == p) => {
+                vec(proptest::bool::weighted(*p), odds.len()).boxed()
+            }
+            _ => odds
+                .iter()
+                .map(|p| proptest::bool::weighted(*p))
+                .collect::<Vec<_>>()
+                .boxed(),
+        }
+    };
+    // The number of tabs or sessions: 1 to the most, uniformly (the default), or drawn from
+    // a list (a repeated entry weighs more).
+    let count = |list: &Option<Vec<u32>>, most: u32| -> BoxedStrategy<u32> {
+        match list {
+            None => (1..=most).boxed(),
+            Some(list) => proptest::sample::select(list.clone()).boxed(),
+        }
+    };
     (
         (
-            1..=MAX_CLIENTS,
-            1..=MAX_SESSIONS,
+            count(&w.clients, MAX_CLIENTS),
+            count(&w.sessions, MAX_SESSIONS),
             proptest::option::weighted(0.3, 1u32..=6),
-            vec(proptest::bool::weighted(0.5), FAULT_KINDS.len()),
+            flags(&w.swarm),
             1usize..=10,
-            vec(proptest::bool::weighted(0.6), WORK_KINDS.len()),
+            flags(&w.work_swarm),
         ),
         vec(
             proptest::option::weighted(0.95, (10u64..100, session())),
             MAX_CLIENTS as usize,
         ),
-        vec((100..HEAL_AT_MS - 500, work()), 2..=28),
-        vec((100..HEAL_AT_MS - 200, fault()), 0..=24),
+        vec((100..w.workload_until_ms, work(w)), 2..=28),
+        vec((100..w.faults_until_ms, fault(w)), 0..=24),
     )
         .prop_map(
             |(
@@ -639,26 +846,45 @@ pub fn engine_seed(key: &[u8; 32]) -> u64 {
 /// The proptest value tree of the case with `key`: `current()` is the case, `simplify` and
 /// `complicate` walk its shrinks. Same key, same tree, on every machine.
 pub fn case_tree(key: &[u8; 32]) -> impl ValueTree<Value = Case> {
+    case_tree_with(key, &Weights::default())
+}
+
+/// [`case_tree`] of the strategy with `weights`.
+pub fn case_tree_with(key: &[u8; 32], weights: &Weights) -> impl ValueTree<Value = Case> {
     let config = RunnerConfig {
         failure_persistence: None,
         ..RunnerConfig::default()
     };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, key));
-    case_strategy()
+    case_strategy_with(weights)
         .new_tree(&mut runner)
         .expect("the case strategy has no filters, so it never rejects")
 }
 
 /// Case `index` of the campaign with `seed`.
 pub fn case(seed: u64, index: u64) -> Case {
-    case_tree(&case_key(seed, index)).current()
+    case_with(seed, index, &Weights::default())
+}
+
+/// Case `index` of the campaign with `seed`, drawn with `weights`.
+pub fn case_with(seed: u64, index: u64, weights: &Weights) -> Case {
+    case_tree_with(&case_key(seed, index), weights).current()
 }
 
 /// The scenario of case `index` of the campaign with `seed`, for `revision`.
 pub fn case_scenario(seed: u64, index: u64, revision: &str) -> Scenario {
+    case_scenario_with(seed, index, revision, &Weights::default())
+}
+
+/// [`case_scenario`], drawn with `weights`.
+pub fn case_scenario_with(seed: u64, index: u64, revision: &str, weights: &Weights) -> Scenario {
     let key = case_key(seed, index);
-    case(seed, index).to_scenario(revision, engine_seed(&key), format!("case-{seed}-{index}"))
+    case_with(seed, index, weights).to_scenario(
+        revision,
+        engine_seed(&key),
+        format!("case-{seed}-{index}"),
+    )
 }
 
 impl Case {

@@ -65,18 +65,19 @@ enum Command {
         /// Where shrunk scenarios are written.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
         out: PathBuf,
-        /// Simulation runs each shrink may spend.
+        /// Simulation runs each shrink may spend along the case's value tree (3/4 of it),
+        /// and again deleting steps.
         #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
         shrink_runs: u64,
         /// Do not shrink failures (and write no scenario files).
         #[arg(long)]
         no_shrink: bool,
     },
-    /// Time to bug: run cases on one revision until one breaks an invariant, shrink it,
-    /// write the scenario file.
+    /// Time to bug: run cases on one revision until one breaks an invariant (or until one
+    /// is a documented bug, with --bug), shrink it, write the scenario file.
     Hunt {
-        #[arg(long)]
-        revision: String,
+        #[arg(long, required_unless_present = "bug")]
+        revision: Option<String>,
         /// The engine the cases run on: `direct` or `turmoil` (the shrunk failure is
         /// replayed in turmoil either way).
         #[arg(long, default_value = "direct")]
@@ -84,6 +85,16 @@ enum Command {
         /// The invariant to find (default: any).
         #[arg(long)]
         invariant: Option<String>,
+        /// Find a documented bug as itself (an id of `src/bugs.rs`, e.g. B7, "budget drop"):
+        /// a case counts when it breaks the bug's invariant on its hunt revision and not on
+        /// its control revisions (the one before the bug and the one that fixed it), and
+        /// satisfies its probe and keeps rules; the shrink keeps all of that. Cases are drawn
+        /// leaning towards the fault and workload kinds of the bug's catalog file.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["revision", "invariant"])]
+        bug: Option<String>,
+        /// With --bug: draw cases with the default odds, not leaning towards the catalog.
+        #[arg(long)]
+        no_focus: bool,
         /// Give up after this many cases.
         #[arg(long, default_value_t = 100_000)]
         max_cases: u64,
@@ -98,7 +109,8 @@ enum Command {
         /// Where the shrunk scenario is written.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_OUT)]
         out: PathBuf,
-        /// Simulation runs the shrink may spend.
+        /// Simulation runs the shrink may spend along the case's value tree (3/4 of it),
+        /// and again deleting steps.
         #[arg(long, value_name = "N", default_value_t = DEFAULT_SHRINK_RUNS)]
         shrink_runs: u64,
     },
@@ -236,6 +248,8 @@ fn main() -> ExitCode {
             revision,
             engine,
             invariant,
+            bug,
+            no_focus,
             max_cases,
             seed,
             jobs,
@@ -246,6 +260,8 @@ fn main() -> ExitCode {
             engine,
             revision,
             invariant,
+            bug,
+            focus: !no_focus,
             max_cases,
             seed,
             jobs,
