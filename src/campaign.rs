@@ -1279,6 +1279,9 @@ pub struct HuntConfig {
     pub bug: Option<BugHunt>,
     pub seed: u64,
     pub max_cases: u64,
+    /// How many failing cases (the first ones, by index) are shrunk; the shortest result
+    /// is kept. At least 1.
+    pub candidates: usize,
     pub jobs: usize,
     pub shrink_runs: u64,
     pub out: PathBuf,
@@ -1342,7 +1345,10 @@ pub struct Hunt {
 
 #[derive(Clone, Debug)]
 pub struct Found {
+    /// The case the shrunk scenario came from (the shortest of the candidates).
     pub index: u64,
+    /// Failing cases shrunk to choose it.
+    pub candidates: usize,
     pub invariant: &'static str,
     pub proptest_seed: String,
     pub case_seed: u64,
@@ -1357,6 +1363,28 @@ pub struct Found {
     /// For a bug hunt: what the shrunk scenario breaks on each control revision (on the
     /// hunt's engine); never the hunted invariant.
     pub controls: BTreeMap<String, Vec<String>>,
+}
+
+/// What a hunt's failing case must keep while it shrinks.
+fn hunt_target(cfg: &HuntConfig, inv: &'static str) -> Target {
+    match &cfg.bug {
+        Some(b) => b.target.clone(),
+        None => Target::cell(&cfg.revision, inv),
+    }
+}
+
+/// Where a hunt's shrunk scenario came from, for its description.
+fn hunt_origin(cfg: &HuntConfig, index: u64) -> String {
+    let key = explore::key_text(&explore::case_key(cfg.seed, index));
+    match &cfg.bug {
+        Some(b) => format!(
+            "case {index} of `ssesim hunt --bug '{}' --seed {}{}` ({key})",
+            b.id,
+            cfg.seed,
+            if b.focused { "" } else { " --no-focus" },
+        ),
+        None => format!("case {index} of `ssesim hunt --seed {}` ({key})", cfg.seed),
+    }
 }
 
 /// Runs cases `0, 1, 2, ...` of the campaign with `seed` on one revision until one breaks
@@ -1374,17 +1402,19 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
         .as_ref()
         .map(|b| Judge::new(cfg.engine, &b.target))
         .transpose()?;
+    let wanted = cfg.candidates.max(1);
     let next = AtomicU64::new(0);
-    let best = AtomicU64::new(u64::MAX);
+    // The index of the `wanted`-th failing case known so far: no case after it is needed.
+    let bound = AtomicU64::new(u64::MAX);
     let mut hits: BTreeMap<u64, &'static str> = BTreeMap::new();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..cfg.jobs.max(1) {
             let tx = tx.clone();
-            let (next, best, params, judge) = (&next, &best, &params, &judge);
+            let (next, bound, params, judge) = (&next, &bound, &params, &judge);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= cfg.max_cases || i > best.load(Ordering::Relaxed) {
+                if i >= cfg.max_cases || i > bound.load(Ordering::Relaxed) {
                     break;
                 }
                 let scenario = explore::case_scenario_with(cfg.seed, i, &cfg.revision, weights);
@@ -1400,68 +1430,83 @@ pub fn hunt(cfg: &HuntConfig, progress: &mut dyn FnMut(HuntProgress)) -> Result<
                         .first()
                         .copied(),
                 };
-                if hit.is_some() {
-                    best.fetch_min(i, Ordering::Relaxed);
-                }
                 if tx.send((i, hit)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
+        // Time to bug is when the first failing case is certain: every case before it ran.
+        let mut ran = BTreeSet::new();
+        let mut prefix = 0u64;
+        let mut announced = false;
         for (done, (i, hit)) in rx.into_iter().enumerate() {
             if let Some(inv) = hit {
                 hits.insert(i, inv);
+                if let Some((&kth, _)) = hits.iter().nth(wanted - 1) {
+                    bound.fetch_min(kth, Ordering::Relaxed);
+                }
+            }
+            ran.insert(i);
+            while ran.remove(&prefix) {
+                prefix += 1;
             }
             progress(HuntProgress::Searched {
                 cases: done as u64 + 1,
             });
+            if let Some((&first, _)) = hits.iter().next().filter(|_| !announced) {
+                if prefix > first {
+                    announced = true;
+                    progress(HuntProgress::Found { cases: first + 1 });
+                }
+            }
         }
     });
-    let Some((&index, &inv)) = hits.iter().next() else {
+    let Some(&first) = hits.keys().next() else {
         return Ok(Hunt {
             cases: cfg.max_cases,
             found: None,
         });
     };
-    progress(HuntProgress::Found { cases: index + 1 });
-    let key = explore::case_key(cfg.seed, index);
-    let (origin, target, file) = match &cfg.bug {
-        Some(b) => (
-            format!(
-                "case {index} of `ssesim hunt --bug '{}' --seed {}{}` ({})",
-                b.id,
-                cfg.seed,
-                if b.focused { "" } else { " --no-focus" },
-                explore::key_text(&key)
-            ),
-            b.target.clone(),
-            format!("bug-{}-s{}-i{index}.json", b.slug, cfg.seed),
-        ),
-        None => (
-            format!(
-                "case {index} of `ssesim hunt --seed {}` ({})",
-                cfg.seed,
-                explore::key_text(&key)
-            ),
-            Target::cell(&cfg.revision, inv),
-            shrunk_file_name(&cfg.revision, inv, cfg.seed, index),
-        ),
+    // Several failing cases shrink to different stories; the shortest one is kept (the
+    // earliest of equal length), so the result does not hang on one unlucky draw.
+    let mut kept: Option<(u64, &'static str, Shrunk)> = None;
+    let candidates: Vec<(u64, &'static str)> = hits
+        .iter()
+        .take(wanted)
+        .map(|(&i, &inv)| (i, inv))
+        .collect();
+    for &(index, inv) in &candidates {
+        let shrunk = shrink_to(
+            cfg.engine,
+            &explore::case_key(cfg.seed, index),
+            weights,
+            &hunt_target(cfg, inv),
+            &case_name(cfg.seed, index),
+            &hunt_origin(cfg, index),
+            cfg.shrink_runs,
+        )?;
+        let shorter = kept
+            .as_ref()
+            .is_none_or(|(_, _, k)| shrunk.scenario.steps.len() < k.scenario.steps.len());
+        if shorter {
+            kept = Some((index, inv, shrunk));
+        }
+    }
+    let Some((index, inv, shrunk)) = kept else {
+        return Err("a failing case was found but none was shrunk".to_string());
     };
-    let shrunk = shrink_to(
-        cfg.engine,
-        &key,
-        weights,
-        &target,
-        &case_name(cfg.seed, index),
-        &origin,
-        cfg.shrink_runs,
-    )?;
+    let key = explore::case_key(cfg.seed, index);
+    let file = match &cfg.bug {
+        Some(b) => format!("bug-{}-s{}-i{index}.json", b.slug, cfg.seed),
+        None => shrunk_file_name(&cfg.revision, inv, cfg.seed, index),
+    };
     let path = write_scenario(&cfg.out, &file, &shrunk.scenario)?;
     Ok(Hunt {
-        cases: index + 1,
+        cases: first + 1,
         found: Some(Found {
             index,
+            candidates: candidates.len(),
             invariant: inv,
             proptest_seed: explore::key_text(&key),
             case_seed: explore::engine_seed(&key),

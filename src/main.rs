@@ -98,6 +98,10 @@ enum Command {
         /// Give up after this many cases.
         #[arg(long, default_value_t = 100_000)]
         max_cases: u64,
+        /// Shrink the first N failing cases and keep the shortest result (time to bug is
+        /// still the first one's; the search goes on to the N-th, within --max-cases).
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        candidates: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Worker threads (default: the machine's parallelism); results do not depend on it.
@@ -251,6 +255,7 @@ fn main() -> ExitCode {
             bug,
             no_focus,
             max_cases,
+            candidates,
             seed,
             jobs,
             json,
@@ -263,6 +268,7 @@ fn main() -> ExitCode {
             bug,
             focus: !no_focus,
             max_cases,
+            candidates: candidates as usize,
             seed,
             jobs,
             json,
