@@ -497,7 +497,7 @@ impl DirectSim {
         for item in schedule {
             world
                 .queue
-                .push(item.at, ENGINE, class::COMMAND, Ev::Command(item));
+                .push_ahead(item.at, ENGINE, class::COMMAND, Ev::Command(item));
         }
         let heal_at = scenario.heal_at();
         if heal_at < scenario.duration_ms {
@@ -587,7 +587,7 @@ impl DirectSim {
         for item in self.expander.step(index, &step) {
             self.world
                 .queue
-                .push(item.at, ENGINE, class::COMMAND, Ev::Command(item));
+                .push_ahead(item.at, ENGINE, class::COMMAND, Ev::Command(item));
         }
         self.scenario.steps.push(step);
         Ok(())
