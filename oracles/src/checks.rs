@@ -229,10 +229,10 @@ fn no_duplicate_dispatch(f: &Facts, out: &mut Found) {
 
 fn event_order(f: &Facts, out: &mut Found) {
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
         let mut max: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
-        for (at, s, q) in &t.applied {
-            if !seen.insert((s, *q)) {
+        for (i, (at, s, q)) in t.applied.iter().enumerate() {
+            // Only an event's first arrival counts.
+            if t.first[i] != i {
                 continue;
             }
             match max.get(s) {
@@ -251,17 +251,15 @@ fn event_order(f: &Facts, out: &mut Found) {
 
 fn no_duplicate_apply(f: &Facts, out: &mut Found) {
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeMap<(&SessionId, Seq), usize> = BTreeMap::new();
         let mut cursor: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
-        for (at, s, q) in &t.applied {
-            if let Some(&first) = seen.get(&(s, *q)) {
+        for (i, (at, s, q)) in t.applied.iter().enumerate() {
+            let first = t.first[i];
+            if first != i {
                 out.add(
                     *at,
-                    vec![first, at.idx],
+                    vec![t.applied[first].0.idx, at.idx],
                     format!("tab{tab}: the app applied {s}#{q} a second time"),
                 );
-            } else {
-                seen.insert((s, *q), at.idx);
             }
             if let Some(&(c, idx)) = cursor.get(s) {
                 if *q < c {
@@ -365,11 +363,9 @@ fn no_silent_event_loss(ctx: &Context, f: &Facts, out: &mut Found) {
         if intervals.is_empty() {
             continue;
         }
-        let applied: BTreeSet<(&SessionId, Seq)> =
-            t.applied.iter().map(|(_, s, q)| (s, *q)).collect();
         let had = HadIndex::of(t);
         for (at, s, q, _) in &f.appended {
-            if applied.contains(&(s, *q)) {
+            if t.seen.find(&t.applied, s, *q).is_some() {
                 continue;
             }
             let owed_from = intervals
@@ -412,11 +408,11 @@ fn bounded_replay(ctx: &Context, f: &Facts, out: &mut Found) {
     // Re-sent events counted over a sliding minute: a storm is a storm even in a long run
     // whose average stays under the bound.
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
         let mut window: VecDeque<Millis> = VecDeque::new();
         let mut storming = false;
-        for (at, s, q) in &t.applied {
-            if seen.insert((s, *q)) {
+        for (i, (at, ..)) in t.applied.iter().enumerate() {
+            // Only an event the tab already had counts.
+            if t.first[i] == i {
                 continue;
             }
             while window

@@ -49,6 +49,11 @@ pub struct TabFacts {
     /// (at, session, seq) of every session event the app holds, in the order it got them:
     /// handed over by the client, or loaded by the app itself before a `trackSeq`.
     pub applied: Vec<(At, SessionId, Seq)>,
+    /// For each entry of `applied`, the index of the first entry with the same session and
+    /// seq (its own index when it is the first).
+    pub first: Vec<usize>,
+    /// Finds the first entry of `applied` with a given session and seq.
+    pub seen: SeenIndex,
     pub failed_reported: BTreeSet<String>,
     /// Accepted watch, unwatch and switch calls, in order.
     pub watch_calls: Vec<(At, ClientMsg)>,
@@ -306,6 +311,9 @@ impl Facts {
         if booting {
             f.boot_settled.push(history.records.len());
         }
+        for t in f.tabs.values_mut() {
+            t.index_applied(f.last_seq);
+        }
         f
     }
 
@@ -323,6 +331,71 @@ impl Facts {
     /// When the scenario proper ended (the End record is a drain window later).
     pub fn scenario_end(&self) -> Millis {
         self.end.map_or(0, |e| e.ms.saturating_sub(DRAIN_MS))
+    }
+}
+
+/// Where the first entry of a tab's `applied` list with a given (session, seq) is: by
+/// seq, which the store numbers globally, so one slot nearly always holds the only session
+/// with that seq; a seq another session already holds (or past the store's last seq)
+/// goes to `other`.
+#[derive(Clone, Debug, Default)]
+pub struct SeenIndex {
+    /// Per seq up to the store's last one: the first entry with that seq, `NONE` if none.
+    by_seq: Vec<u32>,
+    /// The first entries whose seq slot was taken by another session, or out of range.
+    other: BTreeMap<Seq, Vec<usize>>,
+}
+
+impl SeenIndex {
+    const NONE: u32 = u32::MAX;
+
+    /// The index of the first entry of `applied` for `(session, seq)`.
+    pub fn find(
+        &self,
+        applied: &[(At, SessionId, Seq)],
+        session: &SessionId,
+        seq: Seq,
+    ) -> Option<usize> {
+        let is = |i: usize| applied[i].1 == *session;
+        if let Some(&i) = usize::try_from(seq).ok().and_then(|q| self.by_seq.get(q)) {
+            if i != Self::NONE && is(i as usize) {
+                return Some(i as usize);
+            }
+        }
+        self.other.get(&seq)?.iter().copied().find(|&i| is(i))
+    }
+
+    /// Records entry `i` as the first for its (session, seq).
+    fn insert(&mut self, seq: Seq, i: usize) {
+        let slot = usize::try_from(seq)
+            .ok()
+            .and_then(|q| self.by_seq.get_mut(q));
+        match (slot, u32::try_from(i)) {
+            (Some(slot), Ok(i)) if *slot == Self::NONE && i != Self::NONE => *slot = i,
+            _ => self.other.entry(seq).or_default().push(i),
+        }
+    }
+}
+
+impl TabFacts {
+    /// Fills `first` and `seen` from `applied` (seqs up to `last_seq` get a slot).
+    fn index_applied(&mut self, last_seq: Seq) {
+        let slots = usize::try_from(last_seq).map_or(0, |n| n.saturating_add(1));
+        self.seen = SeenIndex {
+            by_seq: vec![SeenIndex::NONE; slots],
+            other: BTreeMap::new(),
+        };
+        self.first = Vec::with_capacity(self.applied.len());
+        for (i, (_, s, q)) in self.applied.iter().enumerate() {
+            let first = match self.seen.find(&self.applied, s, *q) {
+                Some(j) => j,
+                None => {
+                    self.seen.insert(*q, i);
+                    i
+                }
+            };
+            self.first.push(first);
+        }
     }
 }
 
