@@ -90,7 +90,7 @@ impl Found {
 }
 
 /// The first agent input for each clientMsgId.
-fn first_dispatch(f: &Facts) -> BTreeMap<&str, At> {
+fn first_dispatch<'a>(f: &Facts<'a>) -> BTreeMap<&'a str, At> {
     let mut first = BTreeMap::new();
     for (at, a) in &f.agent_inputs {
         first.entry(a.client_msg_id.as_str()).or_insert(*at);
@@ -544,7 +544,7 @@ fn followed<'a>(f: &'a Facts, t: &'a TabFacts) -> BTreeSet<&'a SessionId> {
     // The app's watch calls and its sends, in the order it made them; a switch stops
     // following the previously active session, as the server's `/switch` unwatches it.
     let mut calls: Vec<(usize, &ClientMsg)> =
-        t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
+        t.watch_calls.iter().map(|(at, m)| (at.idx, *m)).collect();
     // A send makes its session the connection's active one only when the server handled
     // it, which the dispatch shows; the dispatch also names the session a first message
     // started. A send the server rejected (a 400 body, a stale id) watches nothing.
@@ -707,7 +707,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                         continue;
                     };
                     let reacted = b.queue_changed
-                        || b.outputs
+                        || t.outputs(b)
                             .iter()
                             .any(|o| !matches!(o, ClientOutput::Dropped { .. }));
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
@@ -726,13 +726,13 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                             vec![post.at.idx, b.at.idx],
                             format!(
                                 "tab{tab}: {req} ({}) got 404 for connection {}, and the tab carried on as if it had succeeded",
-                                brief(&post.body),
+                                brief(post.body),
                                 post.conn
                             ),
                         );
                     }
-                    let opened = b
-                        .outputs
+                    let opened = t
+                        .outputs(b)
                         .iter()
                         .any(|o| matches!(o, ClientOutput::App(AppNotice::Open)));
                     if opened && stale(post) {
@@ -745,7 +745,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                 }
                 _ => {}
             }
-            if b.outputs
+            if t.outputs(b)
                 .iter()
                 .any(|o| matches!(o, ClientOutput::CloseStream { .. }))
             {
@@ -768,7 +768,7 @@ fn stale_callback(
     if t.closed_streams
         .get(&es)
         .is_some_and(|&closed| closed < batch)
-        && !b.outputs.is_empty()
+        && !t.outputs(b).is_empty()
     {
         out.add(
             b.at,

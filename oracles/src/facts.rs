@@ -25,26 +25,29 @@ pub struct AcceptedSend {
 }
 
 #[derive(Clone, Debug)]
-pub struct Post {
+pub struct Post<'a> {
     pub at: At,
     pub conn: ConnId,
-    pub body: ClientMsg,
+    pub body: &'a ClientMsg,
     /// Issued by a flush (a welcome or a reconnect success), not by `send()` directly.
     pub from_flush: bool,
 }
 
 /// What one input to a tab made it do.
 #[derive(Clone, Debug)]
-pub struct Batch {
+pub struct Batch<'a> {
     pub at: At,
-    pub input: ClientInput,
-    pub outputs: Vec<ClientOutput>,
+    pub input: &'a ClientInput,
+    /// Where its outputs are in the tab's `outputs`.
+    outputs: std::ops::Range<usize>,
     pub queue_changed: bool,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct TabFacts {
-    pub batches: Vec<Batch>,
+pub struct TabFacts<'a> {
+    pub batches: Vec<Batch<'a>>,
+    /// Every output of every batch, in order (see [`TabFacts::outputs`]).
+    outputs: Vec<&'a ClientOutput>,
     pub accepted: Vec<AcceptedSend>,
     /// (at, session, seq) of every session event the app holds, in the order it got them:
     /// handed over by the client, or loaded by the app itself before a `trackSeq`.
@@ -56,10 +59,10 @@ pub struct TabFacts {
     pub seen: SeenIndex,
     pub failed_reported: BTreeSet<String>,
     /// Accepted watch, unwatch and switch calls, in order.
-    pub watch_calls: Vec<(At, ClientMsg)>,
+    pub watch_calls: Vec<(At, &'a ClientMsg)>,
     /// Streams this tab closed, with the batch index that closed them.
     pub closed_streams: BTreeMap<EsId, usize>,
-    pub posts: BTreeMap<ReqId, Post>,
+    pub posts: BTreeMap<ReqId, Post<'a>>,
     pub done: BTreeMap<ReqId, (At, PostOutcome)>,
     pub queue: Vec<(At, usize)>,
     /// Connection ids this tab received in welcomes.
@@ -82,20 +85,21 @@ pub enum WatchChange {
     Switch(SessionId),
 }
 
+/// What the oracles ask about a history, borrowed from it.
 #[derive(Clone, Debug, Default)]
-pub struct Facts {
-    pub tabs: BTreeMap<u32, TabFacts>,
+pub struct Facts<'a> {
+    pub tabs: BTreeMap<u32, TabFacts<'a>>,
     pub conn_tab: BTreeMap<ConnId, u32>,
     /// Every store append, in order: (at, session, seq, kind).
-    pub appended: Vec<(At, SessionId, Seq, EventKind)>,
-    pub agent_inputs: Vec<(At, AgentInput)>,
-    pub crashes: Vec<(At, String)>,
+    pub appended: Vec<(At, SessionId, Seq, &'a EventKind)>,
+    pub agent_inputs: Vec<(At, &'a AgentInput)>,
+    pub crashes: Vec<(At, &'a str)>,
     /// (at, boot) of every boot, first included.
     pub boots: Vec<At>,
     /// For each boot, the index of the first record after its recovery outputs.
     pub boot_settled: Vec<usize>,
     pub downs: Vec<At>,
-    pub sync_batches: Vec<(At, ssesim_model::registry::SyncBatch)>,
+    pub sync_batches: Vec<(At, &'a ssesim_model::registry::SyncBatch)>,
     /// (at, conn, change, last_seq at that moment) for 2xx-answered watch-like requests.
     pub watch_changes: Vec<(At, ConnId, WatchChange, Seq)>,
     pub deliveries: Vec<(At, ConnId, Origin)>,
@@ -105,16 +109,16 @@ pub struct Facts {
     pub end: Option<At>,
     /// Session states as the store holds them, replayed: (at, session, state).
     pub states: Vec<(At, SessionId, ssesim_model::SessionState)>,
-    pub wire: Vec<(At, Option<u32>, ssesim_sim::history::WireEvent)>,
+    pub wire: Vec<(At, Option<u32>, &'a ssesim_sim::history::WireEvent)>,
     pub last_seq: Seq,
     /// Prompts the store marked as never to be executed (`message_failed` events).
     pub marked_failed: BTreeSet<String>,
 }
 
-impl Facts {
-    pub fn gather(history: &History) -> Facts {
+impl<'a> Facts<'a> {
+    pub fn gather(history: &'a History) -> Facts<'a> {
         let mut f = Facts::default();
-        let mut pending_request: Option<(ConnId, ClientMsg)> = None;
+        let mut pending_request: Option<(ConnId, &ClientMsg)> = None;
         let mut booting = false;
         for (idx, r) in history.records.iter().enumerate() {
             let at = At { idx, ms: r.at };
@@ -165,17 +169,19 @@ impl Facts {
                         }
                         _ => {}
                     }
+                    let start = t.outputs.len();
                     t.batches.push(Batch {
                         at,
-                        input: input.clone(),
-                        outputs: Vec::new(),
+                        input,
+                        outputs: start..start,
                         queue_changed: false,
                     });
                 }
                 Event::ClientOut { tab, output } => {
                     let t = f.tabs.entry(*tab).or_default();
                     if let Some(b) = t.batches.last_mut() {
-                        b.outputs.push(output.clone());
+                        t.outputs.push(output);
+                        b.outputs.end = t.outputs.len();
                     }
                     match output {
                         ClientOutput::SendReturned {
@@ -202,9 +208,7 @@ impl Facts {
                             }),
                             ClientMsg::Watch { .. }
                             | ClientMsg::Unwatch { .. }
-                            | ClientMsg::SwitchSession { .. } => {
-                                t.watch_calls.push((at, msg.clone()))
-                            }
+                            | ClientMsg::SwitchSession { .. } => t.watch_calls.push((at, msg)),
                             _ => {}
                         },
                         ClientOutput::CloseStream { es } => {
@@ -245,7 +249,7 @@ impl Facts {
                                 Post {
                                     at,
                                     conn: *connection_id,
-                                    body: body.clone(),
+                                    body,
                                     from_flush,
                                 },
                             );
@@ -262,7 +266,7 @@ impl Facts {
                 }
                 Event::ServerIn { input } => match input {
                     ServerInput::Request { request, .. } => {
-                        pending_request = request.connection_id.map(|c| (c, request.body.clone()));
+                        pending_request = request.connection_id.map(|c| (c, &request.body));
                     }
                     ServerInput::InterruptSettled { ok, .. } => {
                         f.interrupts_settled.push((at, *ok))
@@ -278,18 +282,17 @@ impl Facts {
                         if let EventKind::SessionStateChanged { internal, .. } = &e.kind {
                             f.states.push((at, e.session.clone(), *internal));
                         }
-                        f.appended
-                            .push((at, e.session.clone(), e.seq, e.kind.clone()));
+                        f.appended.push((at, e.session.clone(), e.seq, &e.kind));
                     }
-                    ServerOutput::AgentInput(a) => f.agent_inputs.push((at, a.clone())),
-                    ServerOutput::Crash { reason } => f.crashes.push((at, reason.clone())),
-                    ServerOutput::SyncBatch(b) => f.sync_batches.push((at, b.clone())),
+                    ServerOutput::AgentInput(a) => f.agent_inputs.push((at, a)),
+                    ServerOutput::Crash { reason } => f.crashes.push((at, reason)),
+                    ServerOutput::SyncBatch(b) => f.sync_batches.push((at, b)),
                     ServerOutput::Deliver(d) => f.deliveries.push((at, d.conn, d.origin)),
                     ServerOutput::CallInterrupt { .. } => f.interrupts_called.push(at),
                     ServerOutput::Respond { response, .. } => {
                         if let Some((conn, body)) = pending_request.take() {
                             if response.is_success() {
-                                for change in watch_changes(&body) {
+                                for change in watch_changes(body) {
                                     f.watch_changes.push((at, conn, change, f.last_seq));
                                 }
                             }
@@ -304,7 +307,7 @@ impl Facts {
                 Event::ServerDown { .. } => f.downs.push(at),
                 Event::Heal => f.heal = Some(at),
                 Event::End { .. } => f.end = Some(at),
-                Event::Wire { tab, event } => f.wire.push((at, *tab, event.clone())),
+                Event::Wire { tab, event } => f.wire.push((at, *tab, event)),
                 Event::Step { .. } => {}
             }
         }
@@ -377,7 +380,12 @@ impl SeenIndex {
     }
 }
 
-impl TabFacts {
+impl<'a> TabFacts<'a> {
+    /// What batch `b` of this tab output, in order.
+    pub fn outputs(&self, b: &Batch<'a>) -> &[&'a ClientOutput] {
+        &self.outputs[b.outputs.clone()]
+    }
+
     /// Fills `first` and `seen` from `applied` (seqs up to `last_seq` get a slot).
     fn index_applied(&mut self, last_seq: Seq) {
         let slots = usize::try_from(last_seq).map_or(0, |n| n.saturating_add(1));
