@@ -174,11 +174,18 @@ impl World {
         let after = t.client.pending_len();
         t.max_pending = t.max_pending.max(after);
         for output in outputs {
-            self.record(Event::ClientOut {
-                tab,
-                output: output.clone(),
-            });
-            self.act(tab, output);
+            // The output goes into the history; `act` gets a copy only when it does
+            // something with it (not for app notices and returns, most of them).
+            let acted = match &output {
+                ClientOutput::SendReturned { .. }
+                | ClientOutput::Dropped { .. }
+                | ClientOutput::App(_) => None,
+                other => Some(other.clone()),
+            };
+            self.record(Event::ClientOut { tab, output });
+            if let Some(output) = acted {
+                self.act(tab, output);
+            }
         }
         if before != after {
             self.record(Event::Queue {

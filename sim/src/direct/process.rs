@@ -104,13 +104,26 @@ impl World {
             if self.server.is_none() {
                 return;
             }
-            self.record(Event::ServerOut {
-                output: output.clone(),
-            });
-            self.apply(output);
+            // The output goes into the history; `apply` gets a copy only of those it acts on.
+            let applied = match &output {
+                ServerOutput::StreamOpened { .. }
+                | ServerOutput::Deliver(_)
+                | ServerOutput::Heartbeat { .. }
+                | ServerOutput::CloseStream { .. }
+                | ServerOutput::Respond { .. }
+                | ServerOutput::CallInterrupt { .. }
+                | ServerOutput::SetTimer { .. }
+                | ServerOutput::Crash { .. } => Some(output.clone()),
+                _ => None,
+            };
+            self.record(Event::ServerOut { output });
+            if let Some(output) = applied {
+                self.apply(output);
+            }
         }
     }
 
+    /// Acts on an output (`apply_all` hands over only the kinds matched here).
     fn apply(&mut self, output: ServerOutput) {
         match output {
             ServerOutput::StreamOpened { conn: id } => {
