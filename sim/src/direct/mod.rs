@@ -494,6 +494,7 @@ impl DirectSim {
         }
         // As `schedule::expand`: stable, so equal times keep file order.
         schedule.sort_by_key(|s| s.at);
+        world.queue.reserve_ahead(schedule.len());
         for item in schedule {
             world
                 .queue

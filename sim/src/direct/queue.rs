@@ -175,6 +175,11 @@ impl Queue {
         key
     }
 
+    /// Makes room for `n` more events pushed ahead.
+    pub fn reserve_ahead(&mut self, n: usize) {
+        self.ahead.reserve(n);
+    }
+
     /// Where `key`'s event is in [`Queue::ahead`], if it is there.
     fn ahead_index(&self, key: &Key) -> Option<usize> {
         self.ahead.binary_search_by(|(k, _)| k.cmp(key)).ok()
