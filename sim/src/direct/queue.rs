@@ -83,16 +83,23 @@ impl Serialize for Key {
 
 /// The slot of an event held in [`Queue::ahead`] rather than the slab.
 const AHEAD: u32 = u32::MAX;
+/// The slot of an event held in [`Queue::current`] rather than the slab.
+const CURRENT: u32 = u32::MAX - 1;
 
-/// The pending events: a binary heap of keys (earliest on top) over a slab of events,
-/// and beside it the events pushed ahead of time in key order (the scenario's commands),
-/// taken from the front.
+/// The pending events, in three places, taken earliest first whichever holds them:
+///
+/// - `current`: those due in the millisecond being run, pushed while it runs (tasks
+///   woken, packets taken, inputs queued: about half of all events), in a small sorted
+///   list;
+/// - `ahead`: those pushed ahead of time in key order (the scenario's commands), taken
+///   from the front;
+/// - the rest: a binary heap of keys (earliest on top) over a slab of events.
 ///
 /// A cancelled event leaves the slab at once; its key stays in the heap until it comes up
 /// and is skipped there (its slot is empty or holds a later event, with another `seq`).
 /// The heap's top is always a live event, so [`Queue::next_at`] is exact. Keys are unique
 /// (by `seq`), so the order events come out in is the keys' total order, whatever the
-/// heap's shape and whichever of the two holds an event.
+/// heap's shape and whichever place holds an event.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Queue {
     heap: BinaryHeap<Reverse<Key>>,
@@ -100,6 +107,11 @@ pub(super) struct Queue {
     /// out of the heap, which they would make deep: a run pushes its whole schedule at
     /// the start.
     ahead: VecDeque<(Key, Ev)>,
+    /// Events due at `current_at`, pushed since an event of that millisecond was taken:
+    /// sorted, latest first (taken from the end).
+    current: Vec<(Key, Ev)>,
+    /// The time of the last event taken.
+    current_at: Millis,
     /// Each slot: the `seq` of the event it holds, and the event.
     slots: Vec<Option<(u64, Ev)>>,
     /// Empty slots, reused last freed first.
@@ -131,7 +143,21 @@ impl Queue {
     ) -> Key {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = match self.free.pop() {
+        let mut key = Key {
+            at,
+            rank,
+            class,
+            lane,
+            sub,
+            seq,
+            slot: CURRENT,
+        };
+        if at == self.current_at {
+            let i = self.current.partition_point(|(k, _)| *k > key);
+            self.current.insert(i, (key, ev));
+            return key;
+        }
+        key.slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some((seq, ev));
                 slot
@@ -140,15 +166,6 @@ impl Queue {
                 self.slots.push(Some((seq, ev)));
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 pending events")
             }
-        };
-        let key = Key {
-            at,
-            rank,
-            class,
-            lane,
-            sub,
-            seq,
-            slot,
         };
         self.heap.push(Reverse(key));
         key
@@ -180,11 +197,6 @@ impl Queue {
         self.ahead.reserve(n);
     }
 
-    /// Where `key`'s event is in [`Queue::ahead`], if it is there.
-    fn ahead_index(&self, key: &Key) -> Option<usize> {
-        self.ahead.binary_search_by(|(k, _)| k.cmp(key)).ok()
-    }
-
     /// Whether `key`'s event is still pending in the slab.
     fn live(&self, key: &Key) -> bool {
         matches!(self.slots.get(key.slot as usize), Some(Some((seq, _))) if *seq == key.seq)
@@ -212,24 +224,32 @@ impl Queue {
         let Some(k) = key else {
             return;
         };
-        if k.slot == AHEAD {
-            if let Some(i) = self.ahead_index(&k) {
-                self.ahead.remove(i);
+        match k.slot {
+            AHEAD => {
+                if let Ok(i) = self.ahead.binary_search_by(|(a, _)| a.cmp(&k)) {
+                    self.ahead.remove(i);
+                }
             }
-        } else if self.live(&k) {
-            self.take(&k);
-            self.settle();
+            CURRENT => {
+                if let Ok(i) = self.current.binary_search_by(|(c, _)| k.cmp(c)) {
+                    self.current.remove(i);
+                }
+            }
+            _ => {
+                if self.live(&k) {
+                    self.take(&k);
+                    self.settle();
+                }
+            }
         }
     }
 
     /// The earliest event's key.
     fn first(&self) -> Option<&Key> {
-        match (self.heap.peek(), self.ahead.front()) {
-            (Some(Reverse(h)), Some((a, _))) => Some(h.min(a)),
-            (Some(Reverse(h)), None) => Some(h),
-            (None, Some((a, _))) => Some(a),
-            (None, None) => None,
-        }
+        let heap = self.heap.peek().map(|Reverse(k)| k);
+        let ahead = self.ahead.front().map(|(k, _)| k);
+        let current = self.current.last().map(|(k, _)| k);
+        [heap, ahead, current].into_iter().flatten().min()
     }
 
     /// The earliest event, if `pred` accepts its key.
@@ -238,12 +258,17 @@ impl Queue {
         if !pred(first) {
             return None;
         }
-        if first.slot == AHEAD {
-            return self.ahead.pop_front();
-        }
-        let Reverse(key) = self.heap.pop().expect("peeked");
-        let ev = self.take(&key);
-        self.settle();
+        let (key, ev) = match first.slot {
+            AHEAD => self.ahead.pop_front().expect("peeked"),
+            CURRENT => self.current.pop().expect("peeked"),
+            _ => {
+                let Reverse(key) = self.heap.pop().expect("peeked");
+                let ev = self.take(&key);
+                self.settle();
+                (key, ev)
+            }
+        };
+        self.current_at = key.at;
         Some((key, ev))
     }
 
@@ -279,6 +304,7 @@ impl Queue {
         }
         self.settle();
         self.ahead.retain(|(k, ev)| keep(k, ev));
+        self.current.retain(|(k, ev)| keep(k, ev));
     }
 
     /// The time of the earliest pending event.
@@ -298,6 +324,7 @@ impl Serialize for Queue {
                 _ => None,
             })
             .chain(self.ahead.iter().map(|(k, ev)| (k, ev)))
+            .chain(self.current.iter().map(|(k, ev)| (k, ev)))
             .collect();
         live.sort_unstable_by_key(|(k, _)| **k);
         s.collect_seq(live)
