@@ -19,8 +19,31 @@ pub type Seq = u64;
 /// Shared rather than owned: ids are copied into every event, delivery, cursor and history
 /// record, so a clone is a reference count, not an allocation. It reads, writes, compares
 /// and hashes exactly as the string it holds.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SessionId(pub Arc<str>);
+
+/// The string's order (byte-wise), compared in place: ids are short, and an id compared
+/// with a copy of itself (the common case in the machines' maps) is equal at once.
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                return x.cmp(y);
+            }
+        }
+        a.len().cmp(&b.len())
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl SessionId {
     pub fn new(s: impl Into<String>) -> Self {
