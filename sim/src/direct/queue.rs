@@ -245,11 +245,12 @@ impl Queue {
     }
 
     /// The earliest event's key.
+    #[inline]
     fn first(&self) -> Option<&Key> {
         let heap = self.heap.peek().map(|Reverse(k)| k);
         let ahead = self.ahead.front().map(|(k, _)| k);
         let current = self.current.last().map(|(k, _)| k);
-        [heap, ahead, current].into_iter().flatten().min()
+        earlier(earlier(current, heap), ahead)
     }
 
     /// The earliest event, if `pred` accepts its key.
@@ -310,6 +311,16 @@ impl Queue {
     /// The time of the earliest pending event.
     pub fn next_at(&self) -> Option<Millis> {
         self.first().map(|k| k.at)
+    }
+}
+
+/// The earlier of two keys, if any.
+#[inline]
+fn earlier<'a>(a: Option<&'a Key>, b: Option<&'a Key>) -> Option<&'a Key> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y < x { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 
