@@ -526,7 +526,7 @@ impl Server {
 
     fn new_session_id(&mut self) -> SessionId {
         self.next_new_session += 1;
-        SessionId(format!("new-{}.{}", self.boot, self.next_new_session))
+        SessionId::new(format!("new-{}.{}", self.boot, self.next_new_session))
     }
 
     /// `/send` and `/interrupt` under durable receipts ([SC], [C2]): one durable dispatch

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Simulated time in milliseconds since the start of a run.
 pub type Millis = u64;
@@ -14,16 +15,54 @@ pub type Millis = u64;
 pub type Seq = u64;
 
 /// A chat session id, as mitzo's UUIDs are strings.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionId(pub String);
+///
+/// Shared rather than owned: ids are copied into every event, delivery, cursor and history
+/// record, so a clone is a reference count, not an allocation. It reads, writes, compares
+/// and hashes exactly as the string it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(pub Arc<str>);
+
+/// The string's order (byte-wise), compared in place: ids are short, and an id compared
+/// with a copy of itself (the common case in the machines' maps) is equal at once.
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                return x.cmp(y);
+            }
+        }
+        a.len().cmp(&b.len())
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl SessionId {
     pub fn new(s: impl Into<String>) -> Self {
-        SessionId(s.into())
+        SessionId(Arc::from(s.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SessionId::new)
     }
 }
 
@@ -35,7 +74,7 @@ impl fmt::Display for SessionId {
 
 impl From<&str> for SessionId {
     fn from(s: &str) -> Self {
-        SessionId(s.to_string())
+        SessionId(Arc::from(s))
     }
 }
 

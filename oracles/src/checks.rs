@@ -90,7 +90,7 @@ impl Found {
 }
 
 /// The first agent input for each clientMsgId.
-fn first_dispatch(f: &Facts) -> BTreeMap<&str, At> {
+fn first_dispatch<'a>(f: &Facts<'a>) -> BTreeMap<&'a str, At> {
     let mut first = BTreeMap::new();
     for (at, a) in &f.agent_inputs {
         first.entry(a.client_msg_id.as_str()).or_insert(*at);
@@ -229,10 +229,10 @@ fn no_duplicate_dispatch(f: &Facts, out: &mut Found) {
 
 fn event_order(f: &Facts, out: &mut Found) {
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
         let mut max: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
-        for (at, s, q) in &t.applied {
-            if !seen.insert((s, *q)) {
+        for (i, (at, s, q)) in t.applied.iter().enumerate() {
+            // Only an event's first arrival counts.
+            if t.first[i] != i {
                 continue;
             }
             match max.get(s) {
@@ -251,17 +251,15 @@ fn event_order(f: &Facts, out: &mut Found) {
 
 fn no_duplicate_apply(f: &Facts, out: &mut Found) {
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeMap<(&SessionId, Seq), usize> = BTreeMap::new();
         let mut cursor: BTreeMap<&SessionId, (Seq, usize)> = BTreeMap::new();
-        for (at, s, q) in &t.applied {
-            if let Some(&first) = seen.get(&(s, *q)) {
+        for (i, (at, s, q)) in t.applied.iter().enumerate() {
+            let first = t.first[i];
+            if first != i {
                 out.add(
                     *at,
-                    vec![first, at.idx],
+                    vec![t.applied[first].0.idx, at.idx],
                     format!("tab{tab}: the app applied {s}#{q} a second time"),
                 );
-            } else {
-                seen.insert((s, *q), at.idx);
             }
             if let Some(&(c, idx)) = cursor.get(s) {
                 if *q < c {
@@ -365,11 +363,9 @@ fn no_silent_event_loss(ctx: &Context, f: &Facts, out: &mut Found) {
         if intervals.is_empty() {
             continue;
         }
-        let applied: BTreeSet<(&SessionId, Seq)> =
-            t.applied.iter().map(|(_, s, q)| (s, *q)).collect();
         let had = HadIndex::of(t);
         for (at, s, q, _) in &f.appended {
-            if applied.contains(&(s, *q)) {
+            if t.seen.find(&t.applied, s, *q).is_some() {
                 continue;
             }
             let Some(list) = intervals.get(s) else {
@@ -419,11 +415,11 @@ fn bounded_replay(ctx: &Context, f: &Facts, out: &mut Found) {
     // Re-sent events counted over a sliding minute: a storm is a storm even in a long run
     // whose average stays under the bound.
     for (tab, t) in &f.tabs {
-        let mut seen: BTreeSet<(&SessionId, Seq)> = BTreeSet::new();
         let mut window: VecDeque<Millis> = VecDeque::new();
         let mut storming = false;
-        for (at, s, q) in &t.applied {
-            if seen.insert((s, *q)) {
+        for (i, (at, ..)) in t.applied.iter().enumerate() {
+            // Only an event the tab already had counts.
+            if t.first[i] == i {
                 continue;
             }
             while window
@@ -555,7 +551,7 @@ fn followed<'a>(f: &'a Facts, t: &'a TabFacts) -> BTreeSet<&'a SessionId> {
     // The app's watch calls and its sends, in the order it made them; a switch stops
     // following the previously active session, as the server's `/switch` unwatches it.
     let mut calls: Vec<(usize, &ClientMsg)> =
-        t.watch_calls.iter().map(|(at, m)| (at.idx, m)).collect();
+        t.watch_calls.iter().map(|(at, m)| (at.idx, *m)).collect();
     // A send makes its session the connection's active one only when the server handled
     // it, which the dispatch shows; the dispatch also names the session a first message
     // started. A send the server rejected (a 400 body, a stale id) watches nothing.
@@ -718,7 +714,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                         continue;
                     };
                     let reacted = b.queue_changed
-                        || b.outputs
+                        || t.outputs(b)
                             .iter()
                             .any(|o| !matches!(o, ClientOutput::Dropped { .. }));
                     let is_404 = matches!(outcome, PostOutcome::Status { status: 404, .. });
@@ -737,13 +733,13 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                             vec![post.at.idx, b.at.idx],
                             format!(
                                 "tab{tab}: {req} ({}) got 404 for connection {}, and the tab carried on as if it had succeeded",
-                                brief(&post.body),
+                                brief(post.body),
                                 post.conn
                             ),
                         );
                     }
-                    let opened = b
-                        .outputs
+                    let opened = t
+                        .outputs(b)
                         .iter()
                         .any(|o| matches!(o, ClientOutput::App(AppNotice::Open)));
                     if opened && stale(post) {
@@ -756,7 +752,7 @@ fn connection_hygiene(f: &Facts, out: &mut Found) {
                 }
                 _ => {}
             }
-            if b.outputs
+            if t.outputs(b)
                 .iter()
                 .any(|o| matches!(o, ClientOutput::CloseStream { .. }))
             {
@@ -779,7 +775,7 @@ fn stale_callback(
     if t.closed_streams
         .get(&es)
         .is_some_and(|&closed| closed < batch)
-        && !b.outputs.is_empty()
+        && !t.outputs(b).is_empty()
     {
         out.add(
             b.at,

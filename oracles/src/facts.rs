@@ -25,36 +25,44 @@ pub struct AcceptedSend {
 }
 
 #[derive(Clone, Debug)]
-pub struct Post {
+pub struct Post<'a> {
     pub at: At,
     pub conn: ConnId,
-    pub body: ClientMsg,
+    pub body: &'a ClientMsg,
     /// Issued by a flush (a welcome or a reconnect success), not by `send()` directly.
     pub from_flush: bool,
 }
 
 /// What one input to a tab made it do.
 #[derive(Clone, Debug)]
-pub struct Batch {
+pub struct Batch<'a> {
     pub at: At,
-    pub input: ClientInput,
-    pub outputs: Vec<ClientOutput>,
+    pub input: &'a ClientInput,
+    /// Where its outputs are in the tab's `outputs`.
+    outputs: std::ops::Range<usize>,
     pub queue_changed: bool,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct TabFacts {
-    pub batches: Vec<Batch>,
+pub struct TabFacts<'a> {
+    pub batches: Vec<Batch<'a>>,
+    /// Every output of every batch, in order (see [`TabFacts::outputs`]).
+    outputs: Vec<&'a ClientOutput>,
     pub accepted: Vec<AcceptedSend>,
     /// (at, session, seq) of every session event the app holds, in the order it got them:
     /// handed over by the client, or loaded by the app itself before a `trackSeq`.
     pub applied: Vec<(At, SessionId, Seq)>,
+    /// For each entry of `applied`, the index of the first entry with the same session and
+    /// seq (its own index when it is the first).
+    pub first: Vec<usize>,
+    /// Finds the first entry of `applied` with a given session and seq.
+    pub seen: SeenIndex,
     pub failed_reported: BTreeSet<String>,
     /// Accepted watch, unwatch and switch calls, in order.
-    pub watch_calls: Vec<(At, ClientMsg)>,
+    pub watch_calls: Vec<(At, &'a ClientMsg)>,
     /// Streams this tab closed, with the batch index that closed them.
     pub closed_streams: BTreeMap<EsId, usize>,
-    pub posts: BTreeMap<ReqId, Post>,
+    pub posts: BTreeMap<ReqId, Post<'a>>,
     pub done: BTreeMap<ReqId, (At, PostOutcome)>,
     pub queue: Vec<(At, usize)>,
     /// Connection ids this tab received in welcomes.
@@ -77,20 +85,21 @@ pub enum WatchChange {
     Switch(SessionId),
 }
 
+/// What the oracles ask about a history, borrowed from it.
 #[derive(Clone, Debug, Default)]
-pub struct Facts {
-    pub tabs: BTreeMap<u32, TabFacts>,
+pub struct Facts<'a> {
+    pub tabs: BTreeMap<u32, TabFacts<'a>>,
     pub conn_tab: BTreeMap<ConnId, u32>,
     /// Every store append, in order: (at, session, seq, kind).
-    pub appended: Vec<(At, SessionId, Seq, EventKind)>,
-    pub agent_inputs: Vec<(At, AgentInput)>,
-    pub crashes: Vec<(At, String)>,
+    pub appended: Vec<(At, SessionId, Seq, &'a EventKind)>,
+    pub agent_inputs: Vec<(At, &'a AgentInput)>,
+    pub crashes: Vec<(At, &'a str)>,
     /// (at, boot) of every boot, first included.
     pub boots: Vec<At>,
     /// For each boot, the index of the first record after its recovery outputs.
     pub boot_settled: Vec<usize>,
     pub downs: Vec<At>,
-    pub sync_batches: Vec<(At, ssesim_model::registry::SyncBatch)>,
+    pub sync_batches: Vec<(At, &'a ssesim_model::registry::SyncBatch)>,
     /// (at, conn, change, last_seq at that moment) for 2xx-answered watch-like requests.
     pub watch_changes: Vec<(At, ConnId, WatchChange, Seq)>,
     pub deliveries: Vec<(At, ConnId, Origin)>,
@@ -100,16 +109,16 @@ pub struct Facts {
     pub end: Option<At>,
     /// Session states as the store holds them, replayed: (at, session, state).
     pub states: Vec<(At, SessionId, ssesim_model::SessionState)>,
-    pub wire: Vec<(At, Option<u32>, ssesim_sim::history::WireEvent)>,
+    pub wire: Vec<(At, Option<u32>, &'a ssesim_sim::history::WireEvent)>,
     pub last_seq: Seq,
     /// Prompts the store marked as never to be executed (`message_failed` events).
     pub marked_failed: BTreeSet<String>,
 }
 
-impl Facts {
-    pub fn gather(history: &History) -> Facts {
+impl<'a> Facts<'a> {
+    pub fn gather(history: &'a History) -> Facts<'a> {
         let mut f = Facts::default();
-        let mut pending_request: Option<(ConnId, ClientMsg)> = None;
+        let mut pending_request: Option<(ConnId, &ClientMsg)> = None;
         let mut booting = false;
         for (idx, r) in history.records.iter().enumerate() {
             let at = At { idx, ms: r.at };
@@ -160,17 +169,19 @@ impl Facts {
                         }
                         _ => {}
                     }
+                    let start = t.outputs.len();
                     t.batches.push(Batch {
                         at,
-                        input: input.clone(),
-                        outputs: Vec::new(),
+                        input,
+                        outputs: start..start,
                         queue_changed: false,
                     });
                 }
                 Event::ClientOut { tab, output } => {
                     let t = f.tabs.entry(*tab).or_default();
                     if let Some(b) = t.batches.last_mut() {
-                        b.outputs.push(output.clone());
+                        t.outputs.push(output);
+                        b.outputs.end = t.outputs.len();
                     }
                     match output {
                         ClientOutput::SendReturned {
@@ -197,9 +208,7 @@ impl Facts {
                             }),
                             ClientMsg::Watch { .. }
                             | ClientMsg::Unwatch { .. }
-                            | ClientMsg::SwitchSession { .. } => {
-                                t.watch_calls.push((at, msg.clone()))
-                            }
+                            | ClientMsg::SwitchSession { .. } => t.watch_calls.push((at, msg)),
                             _ => {}
                         },
                         ClientOutput::CloseStream { es } => {
@@ -240,7 +249,7 @@ impl Facts {
                                 Post {
                                     at,
                                     conn: *connection_id,
-                                    body: body.clone(),
+                                    body,
                                     from_flush,
                                 },
                             );
@@ -257,7 +266,7 @@ impl Facts {
                 }
                 Event::ServerIn { input } => match input {
                     ServerInput::Request { request, .. } => {
-                        pending_request = request.connection_id.map(|c| (c, request.body.clone()));
+                        pending_request = request.connection_id.map(|c| (c, &request.body));
                     }
                     ServerInput::InterruptSettled { ok, .. } => {
                         f.interrupts_settled.push((at, *ok))
@@ -273,12 +282,11 @@ impl Facts {
                         if let EventKind::SessionStateChanged { internal, .. } = &e.kind {
                             f.states.push((at, e.session.clone(), *internal));
                         }
-                        f.appended
-                            .push((at, e.session.clone(), e.seq, e.kind.clone()));
+                        f.appended.push((at, e.session.clone(), e.seq, &e.kind));
                     }
-                    ServerOutput::AgentInput(a) => f.agent_inputs.push((at, a.clone())),
-                    ServerOutput::Crash { reason } => f.crashes.push((at, reason.clone())),
-                    ServerOutput::SyncBatch(b) => f.sync_batches.push((at, b.clone())),
+                    ServerOutput::AgentInput(a) => f.agent_inputs.push((at, a)),
+                    ServerOutput::Crash { reason } => f.crashes.push((at, reason)),
+                    ServerOutput::SyncBatch(b) => f.sync_batches.push((at, b)),
                     ServerOutput::Deliver(d) => f.deliveries.push((at, d.conn, d.origin)),
                     ServerOutput::CallInterrupt { .. } => f.interrupts_called.push(at),
                     ServerOutput::Respond { response, .. } => {
@@ -289,7 +297,7 @@ impl Facts {
                             let replay_cut = matches!(body, ClientMsg::Reconnect { .. })
                                 && response.status == 503;
                             if response.is_success() || replay_cut {
-                                for change in watch_changes(&body) {
+                                for change in watch_changes(body) {
                                     f.watch_changes.push((at, conn, change, f.last_seq));
                                 }
                             }
@@ -304,12 +312,15 @@ impl Facts {
                 Event::ServerDown { .. } => f.downs.push(at),
                 Event::Heal => f.heal = Some(at),
                 Event::End { .. } => f.end = Some(at),
-                Event::Wire { tab, event } => f.wire.push((at, *tab, event.clone())),
+                Event::Wire { tab, event } => f.wire.push((at, *tab, event)),
                 Event::Step { .. } => {}
             }
         }
         if booting {
             f.boot_settled.push(history.records.len());
+        }
+        for t in f.tabs.values_mut() {
+            t.index_applied(f.last_seq);
         }
         f
     }
@@ -328,6 +339,76 @@ impl Facts {
     /// When the scenario proper ended (the End record is a drain window later).
     pub fn scenario_end(&self) -> Millis {
         self.end.map_or(0, |e| e.ms.saturating_sub(DRAIN_MS))
+    }
+}
+
+/// Where the first entry of a tab's `applied` list with a given (session, seq) is: by
+/// seq, which the store numbers globally, so one slot nearly always holds the only session
+/// with that seq; a seq another session already holds (or past the store's last seq)
+/// goes to `other`.
+#[derive(Clone, Debug, Default)]
+pub struct SeenIndex {
+    /// Per seq up to the store's last one: the first entry with that seq, `NONE` if none.
+    by_seq: Vec<u32>,
+    /// The first entries whose seq slot was taken by another session, or out of range.
+    other: BTreeMap<Seq, Vec<usize>>,
+}
+
+impl SeenIndex {
+    const NONE: u32 = u32::MAX;
+
+    /// The index of the first entry of `applied` for `(session, seq)`.
+    pub fn find(
+        &self,
+        applied: &[(At, SessionId, Seq)],
+        session: &SessionId,
+        seq: Seq,
+    ) -> Option<usize> {
+        let is = |i: usize| applied[i].1 == *session;
+        if let Some(&i) = usize::try_from(seq).ok().and_then(|q| self.by_seq.get(q)) {
+            if i != Self::NONE && is(i as usize) {
+                return Some(i as usize);
+            }
+        }
+        self.other.get(&seq)?.iter().copied().find(|&i| is(i))
+    }
+
+    /// Records entry `i` as the first for its (session, seq).
+    fn insert(&mut self, seq: Seq, i: usize) {
+        let slot = usize::try_from(seq)
+            .ok()
+            .and_then(|q| self.by_seq.get_mut(q));
+        match (slot, u32::try_from(i)) {
+            (Some(slot), Ok(i)) if *slot == Self::NONE && i != Self::NONE => *slot = i,
+            _ => self.other.entry(seq).or_default().push(i),
+        }
+    }
+}
+
+impl<'a> TabFacts<'a> {
+    /// What batch `b` of this tab output, in order.
+    pub fn outputs(&self, b: &Batch<'a>) -> &[&'a ClientOutput] {
+        &self.outputs[b.outputs.clone()]
+    }
+
+    /// Fills `first` and `seen` from `applied` (seqs up to `last_seq` get a slot).
+    fn index_applied(&mut self, last_seq: Seq) {
+        let slots = usize::try_from(last_seq).map_or(0, |n| n.saturating_add(1));
+        self.seen = SeenIndex {
+            by_seq: vec![SeenIndex::NONE; slots],
+            other: BTreeMap::new(),
+        };
+        self.first = Vec::with_capacity(self.applied.len());
+        for (i, (_, s, q)) in self.applied.iter().enumerate() {
+            let first = match self.seen.find(&self.applied, s, *q) {
+                Some(j) => j,
+                None => {
+                    self.seen.insert(*q, i);
+                    i
+                }
+            };
+            self.first.push(first);
+        }
     }
 }
 

@@ -103,7 +103,7 @@ pub fn probes(history: &History) -> BTreeMap<&'static str, u64> {
                 }
                 _ => {}
             }
-            for o in &b.outputs {
+            for &o in t.outputs(b) {
                 match o {
                     ClientOutput::Post { req, body, .. } => {
                         if matches!(body, ClientMsg::Reconnect { .. }) {

@@ -139,7 +139,7 @@ impl Expander {
             *k += 1;
             id.clone().unwrap_or_else(|| format!("tab{tab}-m{k}"))
         };
-        let session = |s: &str| SessionId::new(s);
+        let session = |s: &str| SessionId::from(s);
         let tab_call = |tab: u32, call: TabCall| Command::Tab { tab, call };
         match &step.action {
             Action::Connect { client } => push(at, tab_call(*client, TabCall::Connect)),

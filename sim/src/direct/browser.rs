@@ -35,10 +35,11 @@ pub(super) struct Tab {
     #[serde(skip)]
     pub max_pending: usize,
     /// Running EventSource tasks.
-    streams: BTreeMap<EsId, EsTask>,
+    /// Boxed: a task leaves the map while it runs and goes back after, every poll.
+    streams: BTreeMap<EsId, Box<EsTask>>,
     /// Tasks the client closed while they were idle: dropped when the scheduler next
     /// gets to them (their earliest pending wake-up).
-    dropping: BTreeMap<EsId, EsTask>,
+    dropping: BTreeMap<EsId, Box<EsTask>>,
     /// `setTimeout` handles, one per client timer.
     timers: BTreeMap<ClientTimer, Key>,
     /// `fetch`es in progress.
@@ -174,11 +175,18 @@ impl World {
         let after = t.client.pending_len();
         t.max_pending = t.max_pending.max(after);
         for output in outputs {
-            self.record(Event::ClientOut {
-                tab,
-                output: output.clone(),
-            });
-            self.act(tab, output);
+            // The output goes into the history; `act` gets a copy only when it does
+            // something with it (not for app notices and returns, most of them).
+            let acted = match &output {
+                ClientOutput::SendReturned { .. }
+                | ClientOutput::Dropped { .. }
+                | ClientOutput::App(_) => None,
+                other => Some(other.clone()),
+            };
+            self.record(Event::ClientOut { tab, output });
+            if let Some(output) = acted {
+                self.act(tab, output);
+            }
         }
         if before != after {
             self.record(Event::Queue {
@@ -192,7 +200,7 @@ impl World {
         match output {
             // Spawned tasks run once the running one yields.
             ClientOutput::OpenStream { es } => {
-                self.tab(tab).streams.insert(es, EsTask::new());
+                self.tab(tab).streams.insert(es, Box::new(EsTask::new()));
                 self.wake(Local::Es { tab, es });
             }
             ClientOutput::CloseStream { es } => {
@@ -339,7 +347,7 @@ impl World {
     }
 
     /// A task dies: its timer is cancelled and its socket closes.
-    fn es_drop(&mut self, task: EsTask) {
+    fn es_drop(&mut self, task: Box<EsTask>) {
         self.queue.cancel(task.timer.map(|(_, k)| k));
         if let Some(conn) = task.conn {
             self.close_tab_end(conn);

@@ -217,7 +217,38 @@ struct World {
     #[serde(skip)]
     opening: Option<u64>,
     /// Tasks woken by others and not run yet (their wake-up is queued).
-    woken: std::collections::BTreeSet<(u8, u32, u64)>,
+    woken: Woken,
+}
+
+/// A set of task identities, as a sorted list: it holds a handful at a time and fills and
+/// empties every millisecond, where a B-tree would allocate a node each time. Serialises
+/// as the ordered set it is.
+#[derive(Clone, Debug, Default)]
+struct Woken(Vec<(u8, u32, u64)>);
+
+impl Woken {
+    /// Adds `id`; false if it was there.
+    fn insert(&mut self, id: (u8, u32, u64)) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, id);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &(u8, u32, u64)) {
+        if let Ok(i) = self.0.binary_search(id) {
+            self.0.remove(i);
+        }
+    }
+}
+
+impl Serialize for Woken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.0)
+    }
 }
 
 /// The RNG's position, as the next draws it would make (its state is not public; four
@@ -475,7 +506,7 @@ impl DirectSim {
             running: None,
             aborted: false,
             opening: None,
-            woken: std::collections::BTreeSet::new(),
+            woken: Woken::default(),
             params,
         };
         world.queue.push(0, SERVER, class::TIMER, Ev::Boot);
@@ -494,10 +525,11 @@ impl DirectSim {
         }
         // As `schedule::expand`: stable, so equal times keep file order.
         schedule.sort_by_key(|s| s.at);
+        world.queue.reserve_ahead(schedule.len());
         for item in schedule {
             world
                 .queue
-                .push(item.at, ENGINE, class::COMMAND, Ev::Command(item));
+                .push_ahead(item.at, ENGINE, class::COMMAND, Ev::Command(item));
         }
         let heal_at = scenario.heal_at();
         if heal_at < scenario.duration_ms {
@@ -587,7 +619,7 @@ impl DirectSim {
         for item in self.expander.step(index, &step) {
             self.world
                 .queue
-                .push(item.at, ENGINE, class::COMMAND, Ev::Command(item));
+                .push_ahead(item.at, ENGINE, class::COMMAND, Ev::Command(item));
         }
         self.scenario.steps.push(step);
         Ok(())

@@ -23,18 +23,28 @@ use ssesim_scenarios::{EventsEndpoint, FaultEndpoint};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One process lifetime: everything here dies with a crash.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub(super) struct Process {
     /// Open SSE streams: the machine's connection id and the network connection (the
     /// sending half of the stream's channel).
     streams: BTreeMap<ConnId, u64>,
-    /// Frames written to a stream that its task has not sent yet (the channel).
+    /// Frames written to a stream that its task has not sent yet (the channel). An open
+    /// stream keeps its (emptied) queue between flushes; only non-empty ones are state.
+    #[serde(serialize_with = "nonempty")]
     queued: BTreeMap<u64, VecDeque<Down>>,
     /// Replies the machine gave, until their request's connection takes them.
     replies: BTreeMap<u64, HttpResponse>,
     /// Armed timers and their events.
     timers: BTreeMap<ServerTimer, (Millis, Key)>,
     next_token: u64,
+}
+
+/// The streams' queues that hold something (an empty one is as good as none).
+fn nonempty<S: serde::Serializer>(
+    queued: &BTreeMap<u64, VecDeque<Down>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(queued.iter().filter(|(_, q)| !q.is_empty()))
 }
 
 impl World {
@@ -104,13 +114,26 @@ impl World {
             if self.server.is_none() {
                 return;
             }
-            self.record(Event::ServerOut {
-                output: output.clone(),
-            });
-            self.apply(output);
+            // The output goes into the history; `apply` gets a copy only of those it acts on.
+            let applied = match &output {
+                ServerOutput::StreamOpened { .. }
+                | ServerOutput::Deliver(_)
+                | ServerOutput::Heartbeat { .. }
+                | ServerOutput::CloseStream { .. }
+                | ServerOutput::Respond { .. }
+                | ServerOutput::CallInterrupt { .. }
+                | ServerOutput::SetTimer { .. }
+                | ServerOutput::Crash { .. } => Some(output.clone()),
+                _ => None,
+            };
+            self.record(Event::ServerOut { output });
+            if let Some(output) = applied {
+                self.apply(output);
+            }
         }
     }
 
+    /// Acts on an output (`apply_all` hands over only the kinds matched here).
     fn apply(&mut self, output: ServerOutput) {
         match output {
             ServerOutput::StreamOpened { conn: id } => {
@@ -217,14 +240,14 @@ impl World {
             }
             self.send(conn, false, Msg::Down(down));
         }
-        if let Some(p) = self.process.as_mut() {
-            p.queued.remove(&conn);
-        }
         let open = self
             .process
             .as_ref()
             .is_some_and(|p| p.streams.get(&id) == Some(&conn));
         if !open {
+            if let Some(p) = self.process.as_mut() {
+                p.queued.remove(&conn);
+            }
             self.close_server_end(conn);
         }
         open
