@@ -225,7 +225,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Failure> {
     let direct = time_engine(EngineKind::Direct, None, &base, direct_runs);
     say("turmoil engine, 1 ms tick");
     let turmoil = time_engine(EngineKind::Turmoil, None, &base, turmoil_runs);
-    const TICKS: [u64; 2] = [2, 5];
+    const TICKS: [u64; 4] = [2, 3, 4, 5];
     let mut turmoil_ticks = Vec::new();
     for tick in TICKS {
         say(&format!("turmoil engine, {tick} ms tick"));

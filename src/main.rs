@@ -145,6 +145,11 @@ enum Command {
         /// Also write the full history as JSON lines to this file.
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
+        /// turmoil's tick in ms (turmoil engine only; default 1, the resolution of scenario
+        /// times). A longer tick runs faster and rounds every delay up to a whole tick, so
+        /// races decided within it may go the other way: `reports/bench.md` measures both.
+        #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        tick_ms: Option<u64>,
     },
     /// Revision x invariant matrix from the catalog and a fixed-seed exploration budget.
     Matrix {
@@ -304,9 +309,11 @@ fn main() -> ExitCode {
             revision,
             json,
             history,
+            tick_ms,
         } => replay(
             &file,
             engine,
+            tick_ms,
             seed,
             revision.as_deref(),
             json,
@@ -399,6 +406,7 @@ fn preset(name: &str) -> Result<ssesim_model::Params, Failure> {
 fn replay(
     file: &Path,
     engine: EngineKind,
+    tick_ms: Option<u64>,
     seed: Option<u64>,
     revision: Option<&str>,
     as_json: bool,
@@ -410,7 +418,21 @@ fn replay(
     }
     let seed = seed.unwrap_or(scenario.seed);
     let params = preset(&scenario.revision)?;
-    let report = ssesim_sim::run(engine, &scenario, &params, seed);
+    let report = match (engine, tick_ms) {
+        (EngineKind::Turmoil, Some(tick_ms)) => ssesim_sim::turmoil::run_with(
+            &scenario,
+            &params,
+            seed,
+            &ssesim_sim::turmoil::TurmoilConfig { tick_ms },
+        ),
+        (EngineKind::Direct, Some(_)) => {
+            return Err(Failure(
+                2,
+                "--tick-ms is turmoil's; the direct engine has no tick".to_string(),
+            ))
+        }
+        (_, None) => ssesim_sim::run(engine, &scenario, &params, seed),
+    };
     if let Some(path) = history {
         std::fs::write(path, report.history.to_jsonl()).map_err(|e| {
             Failure(
@@ -431,6 +453,7 @@ fn replay(
             "scenario": scenario.name,
             "revision": scenario.revision,
             "engine": engine,
+            "tick_ms": (engine == EngineKind::Turmoil).then(|| tick_ms.unwrap_or(1)),
             "seed": seed,
             "history_hash": report.history.hash_hex(),
             "verdict": if pass { "pass" } else { "fail" },

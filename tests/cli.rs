@@ -193,6 +193,30 @@ fn replay_runs_on_either_engine_and_they_agree() {
 }
 
 #[test]
+fn replay_takes_turmoils_tick_and_refuses_it_on_the_direct_engine() {
+    let file = "scenarios/catalog/demo-interrupt-crash.json";
+    let fine = json(&ssesim(&["replay", file, "--json"]));
+    let explicit = json(&ssesim(&["replay", file, "--json", "--tick-ms", "1"]));
+    assert_eq!(
+        explicit["history_hash"], fine["history_hash"],
+        "1 ms is the default"
+    );
+    // A 5 ms tick rounds every delay up to 5 ms: another history, the same crash.
+    let coarse = json(&ssesim(&["replay", file, "--json", "--tick-ms", "5"]));
+    assert_eq!(coarse["tick_ms"], 5);
+    assert_ne!(coarse["history_hash"], fine["history_hash"]);
+    assert_eq!(coarse["verdict"], fine["verdict"]);
+    for args in [
+        &["replay", file, "--engine", "direct", "--tick-ms", "5"][..],
+        &["replay", file, "--tick-ms", "0"][..],
+    ] {
+        let o = ssesim(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("tick"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn an_unknown_engine_names_the_known_ones_and_exits_2() {
     for args in [
         &[
@@ -280,5 +304,5 @@ fn bench_quick_reports_the_ratio() {
     assert!(v["ratio_direct_over_turmoil"].is_f64(), "{v}");
     assert!(v["direct"]["scenarios_per_s"].is_f64());
     assert!(v["oracle_growth"].as_array().unwrap().len() == 4);
-    assert_eq!(v["turmoil_ticks"].as_array().unwrap().len(), 2);
+    assert_eq!(v["turmoil_ticks"].as_array().unwrap().len(), 4);
 }
