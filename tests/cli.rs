@@ -1,27 +1,9 @@
 //! The command line as a user meets it: outputs, exit codes, and clear errors on bad input.
 
+mod common;
+
+use common::cli::{json, ssesim, stderr, stdout};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn ssesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ssesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
 
 fn temp_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ssesim-cli-{}", std::process::id()));

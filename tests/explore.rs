@@ -14,18 +14,17 @@ use ssesim_scenarios::{load_file, parse_str, Scenario};
 use ssesim_sim::EngineKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::cli::{ssesim, stderr};
+
+fn temp_dir(name: &str) -> PathBuf {
+    common::cli::temp_dir("explore", name)
+}
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The proptest regression file of this suite (relative to the package root).
 const PROPTEST_REGRESSIONS: &str = "proptest-regressions/explore.txt";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ssesim-explore-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A campaign on the direct engine, the command line's default.
 fn config(revisions: &[&str], seed: u64, cases: u64, jobs: usize, out: &Path) -> Config {
@@ -450,18 +449,6 @@ fn a_longer_exploration_finds_nothing_on_the_reference() {
 }
 
 // --- the command line -------------------------------------------------------------------
-
-fn ssesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ssesim"))
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn campaign_commands_reject_bad_input_with_exit_code_2() {

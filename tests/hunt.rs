@@ -10,13 +10,12 @@ use ssesim_model::revisions;
 use ssesim_scenarios::load_file;
 use ssesim_sim::EngineKind;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::cli::{ssesim, stderr};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ssesim-hunt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::cli::temp_dir("hunt", name)
 }
 
 fn bug_hunt(id: &str, seed: u64, jobs: usize, out: &Path) -> campaign::Hunt {
@@ -184,18 +183,6 @@ fn focused_weights_leave_the_default_case_stream_alone() {
         w.statuses.iter().filter(|s| **s == 503).count() as f64 / w.statuses.len() as f64
     };
     assert!(share(&focused) > share(&Weights::default()));
-}
-
-fn ssesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ssesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

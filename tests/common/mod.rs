@@ -1,4 +1,8 @@
-//! What several integration tests read: the catalog, in file-name order.
+//! What several integration tests share: the catalog, in file-name order, and the command
+//! line helpers of [`cli`]. Each test crate uses part of it.
+#![allow(dead_code)]
+
+pub mod cli;
 
 use ssesim_scenarios::{load_file, Scenario};
 use std::path::PathBuf;
