@@ -219,6 +219,26 @@ pub struct HttpRequest {
     pub body: ClientMsg,
 }
 
+impl HttpRequest {
+    /// A POST the client makes on connection `conn`: it always sends the header.
+    pub fn on(conn: ConnId, endpoint: Endpoint, body: ClientMsg) -> Self {
+        HttpRequest {
+            endpoint,
+            connection_id: Some(conn),
+            body,
+        }
+    }
+
+    /// The suspend beacon of connection `conn` as the server receives it.
+    pub fn suspend_beacon(conn: ConnId, sessions: Vec<SessionCursor>) -> Self {
+        HttpRequest::on(
+            conn,
+            Endpoint::Suspend,
+            ClientMsg::SessionSuspend { sessions },
+        )
+    }
+}
+
 /// A POST's reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {

@@ -220,11 +220,7 @@ impl World {
                 connection_id,
                 body,
             } => {
-                let request = HttpRequest {
-                    endpoint,
-                    connection_id: Some(connection_id),
-                    body,
-                };
+                let request = HttpRequest::on(connection_id, endpoint, body);
                 let until = self.now + self.net.fetch_timeout_ms;
                 self.tab(tab).fetches.insert(
                     req,

@@ -16,8 +16,8 @@ use crate::history::{Event, WireEvent};
 use crate::net::{Down, Up};
 use serde::Serialize;
 use ssesim_model::{
-    ClientMsg, ConnId, Endpoint, EventStore, Frame, HttpRequest, HttpResponse, Millis, Server,
-    ServerInput, ServerOutput, ServerTimer,
+    ConnId, Endpoint, EventStore, Frame, HttpRequest, HttpResponse, Millis, Server, ServerInput,
+    ServerOutput, ServerTimer,
 };
 use ssesim_scenarios::{EventsEndpoint, FaultEndpoint};
 use std::collections::{BTreeMap, VecDeque};
@@ -408,11 +408,7 @@ impl World {
             } => {
                 // The beacon endpoint names the connection in its body; it answers nobody.
                 if let Some(token) = self.token() {
-                    let request = HttpRequest {
-                        endpoint: Endpoint::Suspend,
-                        connection_id: Some(connection_id),
-                        body: ClientMsg::SessionSuspend { sessions },
-                    };
+                    let request = HttpRequest::suspend_beacon(connection_id, sessions);
                     self.server_handle(ServerInput::Request { token, request });
                     if let Some(p) = self.process.as_mut() {
                         p.replies.remove(&token);

@@ -221,11 +221,7 @@ async fn serve(process: Rc<Process>, socket: TcpStream) {
             sessions,
         }) => {
             // The beacon endpoint names the connection in its body; it answers nobody.
-            let request = HttpRequest {
-                endpoint: Endpoint::Suspend,
-                connection_id: Some(connection_id),
-                body: ssesim_model::ClientMsg::SessionSuspend { sessions },
-            };
+            let request = HttpRequest::suspend_beacon(connection_id, sessions);
             let token = process.token();
             process.handle(ServerInput::Request { token, request });
             process.replies.borrow_mut().remove(&token);

@@ -115,11 +115,7 @@ impl Browser {
                 connection_id,
                 body,
             } => {
-                let request = HttpRequest {
-                    endpoint,
-                    connection_id: Some(connection_id),
-                    body,
-                };
+                let request = HttpRequest::on(connection_id, endpoint, body);
                 tokio::task::spawn_local(fetch(self.clone(), req, request));
             }
             ClientOutput::Beacon {
